@@ -1,0 +1,3 @@
+module dumpprog
+
+go 1.19
