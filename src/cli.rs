@@ -1,0 +1,98 @@
+//! The command line, declared with clap's derive API.
+//!
+//! This is also the single source of the man page (`man/gorescue.1`, via clap_mangen)
+//! and of the shell completions (via clap_complete).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Capture and read Go goroutine dumps, and date every stuck goroutine.
+///
+/// gorescue reads the all-goroutine stack dump that the Go runtime prints on SIGQUIT
+/// (and the dumps of panics, fatal errors and net/http/pprof's goroutine?debug=2),
+/// turns every "[chan receive, 1390 minutes]" into the wall-clock time the goroutine
+/// got stuck, and points at the moment the trouble began.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gorescue",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a saved goroutine dump (a file, a log, journalctl output) and annotate it.
+    ///
+    /// Finds every SIGQUIT dump, panic, fatal error and goroutine listing in the input,
+    /// including dumps wrapped in journalctl output (short, short-iso, short-iso-precise,
+    /// short-precise, cat), interleaved with other output, or cut off.
+    Annotate(AnnotateArgs),
+    /// Reassemble a goroutine dump from the log of strace -e write, then annotate it.
+    ///
+    /// Accepts logs made with or without -f, with -t, -tt, -ttt or -r timestamps, with
+    /// -x or -xx escapes, and with <unfinished ...> / <... write resumed> pairs. Strings
+    /// that strace cut at its -s limit cannot be recovered: the dump is then marked
+    /// incomplete and a warning says how many writes were cut (strace -s 65536 avoids it).
+    Strace(StraceArgs),
+    /// Print a shell completion script to standard output.
+    Completions {
+        /// The shell to generate completions for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AnnotateArgs {
+    /// The file to read; standard input when it is - or not given.
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StraceArgs {
+    /// The strace log to read; standard input when it is - or not given.
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    /// The file descriptor whose writes carry the dump.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub fd: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Options shared by every command that prints a dump.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// When the dump was taken: RFC 3339 (2026-11-28T10:35:00+01:00), local
+    /// "YYYY-MM-DD HH:MM[:SS]", or @UNIXSECONDS. Overrides any time found in the input.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Output format: the annotated dump, JSON for scripts, or the dump bytes unchanged.
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
+    /// Print identical stacks once, with their count, ids and range of waits.
+    #[arg(long)]
+    pub group: bool,
+    /// Show times in UTC instead of the local time zone.
+    #[arg(long)]
+    pub utc: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The dump with every line kept, blocked-since times added, and a summary.
+    Text,
+    /// One JSON document: {"dumps": [...]}.
+    Json,
+    /// The dump bytes exactly as the process wrote them.
+    Raw,
+}

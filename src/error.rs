@@ -1,0 +1,52 @@
+//! Errors and the exit codes they map to (documented in the man page, EXIT STATUS).
+
+use std::path::PathBuf;
+
+/// Exit codes. 2 is also what clap uses for usage errors.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INPUT: u8 = 3;
+    pub const NO_DUMP: u8 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {}: {source}", name(.path))]
+    Read {
+        path: Option<PathBuf>,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is a directory: give a file that holds a goroutine dump, or - for standard input", .0.display())]
+    IsDirectory(PathBuf),
+    #[error("{} is empty: expected a Go goroutine dump (SIGQUIT output, a panic, a fatal error or a goroutine listing)", name(.0))]
+    Empty(Option<PathBuf>),
+    #[error("no goroutine dump found in {}: expected lines such as 'SIGQUIT: quit', 'panic: ...', 'fatal error: ...' or 'goroutine 1 [running]:'{hint}", name(.path))]
+    NoDump { path: Option<PathBuf>, hint: String },
+    #[error(
+        "invalid --at '{0}': give RFC 3339 (2026-11-28T10:35:00+01:00), local 'YYYY-MM-DD HH:MM[:SS]', or @UNIXSECONDS"
+    )]
+    BadTime(String),
+    #[error("cannot write the output: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+fn name(p: &Option<PathBuf>) -> String {
+    match p {
+        Some(p) => p.display().to_string(),
+        None => "standard input".to_string(),
+    }
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Read { .. } | Error::IsDirectory(_) => exit::INPUT,
+            Error::Empty(_) | Error::NoDump { .. } => exit::NO_DUMP,
+            Error::BadTime(_) => exit::USAGE,
+            Error::Write(_) => exit::FAILURE,
+        }
+    }
+}
