@@ -1,0 +1,662 @@
+//! The man page and shell completions, generated from the clap definitions.
+//!
+//! `man/gorescue.1` is the output of [`man_page`], committed; `tests/docs.rs` fails when the
+//! two differ (`GORESCUE_BLESS=1 cargo test --test docs` rewrites the file). The parts that
+//! describe the command line come from clap, so they cannot drift from the CLI: the title,
+//! NAME, DESCRIPTION, OPTIONS and each command's description and options are rendered by
+//! clap_mangen; the synopses are built here from clap's view of the arguments (clap_mangen's
+//! leave out the option values). The sections about times, JSON, examples, exit status (from
+//! [`crate::error::exit`]) and so on are written here.
+//!
+//! The page is plain ASCII, has no line longer than 80 bytes, and uses only what both groff
+//! and mandoc know (`.TH .SH .SS .PP .TP .IP .RS .RE .EX .EE .br .sp .nh .ad .nr`);
+//! `groff -man -ww -z` and `mandoc -T lint -W all` are silent on it.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+use clap_mangen::Man;
+use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
+
+use crate::cli::Cli;
+use crate::error::exit;
+
+/// The date in the page's `.TH` line: the last change to the page's hand-written text.
+/// (A fixed date keeps the output reproducible; bump it when the text changes.)
+pub const MAN_DATE: &str = "2026-11-28";
+
+/// The man page `gorescue(1)`, as roff source.
+pub fn man_page() -> Vec<u8> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let version = cmd.get_version().unwrap_or_default().to_string();
+
+    let mut page = String::new();
+    // The title, with the quote-string preamble that every later part relies on.
+    let title = Man::new(cmd.clone())
+        .title("GORESCUE")
+        .section("1")
+        .date(MAN_DATE)
+        .source(format!("gorescue {version}"))
+        .manual("User Commands");
+    page.push_str(&render_man(|w| title.render_title(w)));
+    // No hyphenation (it breaks paths and option names; HY=0 because groff's .EE restores
+    // the hyphenation mode from HY) and no justification (it spreads synopses apart).
+    page.push_str(".nr HY 0\n.nh\n.ad l\n");
+
+    let man = Man::new(cmd.clone());
+    page.push_str(&render_man(|w| man.render_name_section(w)));
+
+    // Every subcommand, without its -h and -V: those are the same everywhere and are
+    // described once, under OPTIONS.
+    let subcommands: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .map(hide_common_flags)
+        .collect();
+
+    // SYNOPSIS: one line per subcommand.
+    let mut synopsis = Page::new();
+    synopsis.sh("SYNOPSIS");
+    for (i, sub) in subcommands.iter().enumerate() {
+        if i > 0 {
+            synopsis.br();
+        }
+        synopsis.t(synopsis_line(sub));
+    }
+    synopsis.br().t([
+        bold("gorescue"),
+        roman(" "),
+        bold("--help"),
+        roman(" | "),
+        bold("--version"),
+    ]);
+    page.push_str(&render_roff(&synopsis.done()));
+
+    let man = Man::new(cmd.clone());
+    page.push_str(&render_man(|w| man.render_description_section(w)));
+    page.push_str(&render_roff(&description_extra()));
+
+    let man = Man::new(cmd.clone());
+    page.push_str(&render_man(|w| man.render_options_section(w)));
+
+    // COMMANDS: every subcommand's synopsis, description and options, from clap.
+    page.push_str(&render_roff(
+        &Page::new()
+            .sh("COMMANDS")
+            .p([roman(
+                "Every command also takes the options -h, --help and -V, --version \
+                 described above.",
+            )])
+            .done(),
+    ));
+    for sub in &subcommands {
+        let name = sub.get_bin_name().unwrap_or_else(|| sub.get_name());
+        page.push_str(&render_roff(
+            &Page::new().ss(name).t(synopsis_line(sub)).pp().done(),
+        ));
+        let man = Man::new(sub.clone());
+        page.push_str(&strip_heading(&render_man(|w| {
+            man.render_description_section(w)
+        })));
+        page.push_str(&strip_heading(&render_man(|w| {
+            man.render_options_section(w)
+        })));
+    }
+
+    for section in [
+        times(),
+        output(),
+        examples(),
+        exit_status(),
+        environment(),
+        files(),
+        see_also(),
+    ] {
+        page.push_str(&render_roff(&section));
+    }
+    tidy(&page).into_bytes()
+}
+
+/// Hide `-h, --help` and `-V, --version` (in the copy used for the page only).
+fn hide_common_flags(mut cmd: clap::Command) -> clap::Command {
+    for id in ["help", "version"] {
+        if cmd.get_arguments().any(|a| a.get_id() == id) {
+            cmd = cmd.mut_arg(id, |a| a.hide(true));
+        }
+    }
+    cmd
+}
+
+/// `gorescue annotate [--at TIME] [--format text|json|raw] ... [FILE|-]`, from clap.
+fn synopsis_line(cmd: &clap::Command) -> Vec<Inline> {
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
+    let mut line = vec![bold(name)];
+    let args = cmd.get_arguments().filter(|a| !a.is_hide_set());
+    let (positionals, options): (Vec<&clap::Arg>, Vec<&clap::Arg>) =
+        args.partition(|a| a.is_positional());
+    for arg in options.into_iter().chain(positionals) {
+        let optional = !arg.is_required_set();
+        line.push(roman(if optional { " [" } else { " " }));
+        let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
+        if let Some(long) = arg.get_long() {
+            line.push(bold(format!("--{long}")));
+        } else if let Some(short) = arg.get_short() {
+            line.push(bold(format!("-{short}")));
+        }
+        if takes_value {
+            if !arg.is_positional() {
+                line.push(roman(" "));
+            }
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            if !arg.is_positional() && !values.is_empty() && values.len() <= 3 {
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        line.push(roman("|"));
+                    }
+                    line.push(bold(v.clone()));
+                }
+            } else {
+                let value = arg
+                    .get_value_names()
+                    .map(|v| v.join(" "))
+                    .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
+                line.push(italic(value));
+            }
+        }
+        if optional {
+            line.push(roman("]"));
+        }
+    }
+    line
+}
+
+/// Final touches on the whole page: no blank lines (clap_mangen puts one between an option's
+/// help and its possible values), no trailing blanks, and filled text broken into lines of
+/// at most 80 bytes (text in .EX/.EE is left as it is).
+fn tidy(page: &str) -> String {
+    let page = page.replace(".br\n\n.br\n", ".sp\n");
+    let mut out = String::with_capacity(page.len() + page.len() / 16);
+    let mut no_fill = false;
+    for line in page.lines() {
+        if line.starts_with(".EX") || line.starts_with(".nf") {
+            no_fill = true;
+        } else if line.starts_with(".EE") || line.starts_with(".fi") {
+            no_fill = false;
+        }
+        let is_text = !(line.starts_with('.') || line.starts_with('\''));
+        if no_fill || !is_text {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let line = line.trim_end_matches(' ');
+        if line.is_empty() {
+            continue;
+        }
+        let mut current = String::new();
+        for word in line.split(' ').filter(|w| !w.is_empty()) {
+            if !current.is_empty() && current.len() + 1 + word.len() > 80 {
+                out.push_str(&current);
+                out.push('\n');
+                current.clear();
+            }
+            if current.is_empty() {
+                if word.starts_with('.') || word.starts_with('\'') {
+                    current.push_str("\\&");
+                }
+            } else {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+        out.push_str(&current);
+        out.push('\n');
+    }
+    out
+}
+
+/// A shell completion script for `gorescue`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "gorescue", &mut out);
+    out
+}
+
+/// Every part after the first starts with this preamble (defining `\*(Aq`); it is kept once.
+fn strip_preamble(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for line in s.lines() {
+        if line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Drop the `.SH` line that clap_mangen puts before each section it renders.
+fn strip_heading(s: &str) -> String {
+    match s.split_once('\n') {
+        Some((first, rest)) if first.starts_with(".SH") => rest.to_string(),
+        _ => s.to_string(),
+    }
+}
+
+fn render_man(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> String {
+    let mut buf = Vec::new();
+    f(&mut buf).expect("rendering into a Vec cannot fail");
+    let s = String::from_utf8(buf).expect("clap_mangen writes UTF-8");
+    // The title is rendered first and keeps the preamble; every other part loses it.
+    if s.contains("\n.TH ") {
+        s
+    } else {
+        strip_preamble(&s)
+    }
+}
+
+fn render_roff(r: &Roff) -> String {
+    let mut buf = Vec::new();
+    r.to_writer(&mut buf)
+        .expect("rendering into a Vec cannot fail");
+    strip_preamble(&String::from_utf8(buf).expect("roff writes UTF-8"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hand-written sections. Text goes through the roff crate, which escapes `-`, `\` and
+// leading control characters; keep it ASCII (groff warns about other input characters).
+
+/// A small builder over [`Roff`] for the hand-written sections.
+struct Page {
+    roff: Roff,
+    /// Just after .SH/.SS, where a .PP would be redundant.
+    after_heading: bool,
+}
+
+impl Page {
+    fn new() -> Page {
+        Page {
+            roff: Roff::new(),
+            after_heading: false,
+        }
+    }
+    fn control(&mut self, name: &str, args: &[&str]) -> &mut Self {
+        self.roff.control(name, args.iter().copied());
+        self.after_heading = name == "SH" || name == "SS";
+        self
+    }
+    fn sh(&mut self, title: &str) -> &mut Self {
+        self.control("SH", &[title])
+    }
+    fn ss(&mut self, title: &str) -> &mut Self {
+        self.control("SS", &[title])
+    }
+    fn br(&mut self) -> &mut Self {
+        self.control("br", &[])
+    }
+    /// Start a new paragraph.
+    fn pp(&mut self) -> &mut Self {
+        if !self.after_heading {
+            self.control("PP", &[]);
+        }
+        self
+    }
+    /// Filled text in the current paragraph.
+    fn t(&mut self, text: impl Into<Vec<Inline>>) -> &mut Self {
+        self.roff.text(text);
+        self.after_heading = false;
+        self
+    }
+    /// A new paragraph of filled text.
+    fn p(&mut self, text: impl Into<Vec<Inline>>) -> &mut Self {
+        self.pp().t(text)
+    }
+    /// A tagged paragraph: `tag`, then `text` indented below it.
+    fn tp(&mut self, tag: impl Into<Vec<Inline>>, text: impl Into<Vec<Inline>>) -> &mut Self {
+        self.control("TP", &[]).t(tag).t(text)
+    }
+    /// An indented example: lines kept as they are, in a fixed-width font.
+    fn ex(&mut self, lines: &[&str]) -> &mut Self {
+        self.control("RS", &["4"]).control("EX", &[]);
+        for line in lines {
+            self.t([roman(*line)]);
+        }
+        self.control("EE", &[]).control("RE", &[])
+    }
+    /// A described example: a paragraph, then the commands.
+    fn example(&mut self, text: impl Into<Vec<Inline>>, lines: &[&str]) -> &mut Self {
+        self.p(text).pp().ex(lines)
+    }
+    fn done(&mut self) -> Roff {
+        self.after_heading = false;
+        std::mem::take(&mut self.roff)
+    }
+}
+
+fn description_extra() -> Roff {
+    Page::new()
+        .p([
+            roman(
+                "The commands read what a Go program already printed: a saved dump, a log that \
+             holds one, or the log of strace(1) attached to the program while it was sent \
+             SIGQUIT. They do not signal or trace anything themselves. Commands that capture \
+             a dump from a live process (",
+            ),
+            bold("pid"),
+            roman(", "),
+            bold("unit"),
+            roman(", "),
+            bold("journal"),
+            roman(") are planned and not yet available."),
+        ])
+        .p([roman(
+            "The text output keeps every line of the dump exactly as it was, adds to each \
+             goroutine header that has a wait the approximate time the goroutine has been \
+             blocked since, and ends each dump with a summary: the dump time and where it came \
+             from, the goroutines by state, the longest waits, and the onset clusters, the \
+             groups of goroutines that got stuck at about the same time. The oldest cluster \
+             usually dates from the program's start; of the others, the largest is marked as \
+             where the trouble likely began.",
+        )])
+        .done()
+}
+
+fn times() -> Roff {
+    Page::new()
+        .sh("HOW TIMES ARE COMPUTED")
+        .p([roman("A goroutine header such as")])
+        .ex(&["goroutine 34 [chan send, 1390 minutes]:"])
+        .p([roman(
+            "says how long the goroutine has waited, as the Go runtime measures it: it prints \
+             (nanotime() - waitsince) / 60e9, divided as integers (floored), and only when the \
+             result is at least 1. The runtime does not stamp waitsince when the goroutine \
+             blocks: the garbage collector's stack scan stamps it the first time it finds the \
+             goroutine blocked, and it stamps it with the start of the previous collection. \
+             The real moment the goroutine blocked therefore lies between about one minute \
+             earlier (the floor) and one interval between collections later than the time \
+             shown. An idle program is collected at least every 2 minutes (the forced \
+             collection), so blocked-since times are good to about -1 to +2 minutes; a busy \
+             program collects more often.",
+        )])
+        .p([roman(
+            "Exceptions: a goroutine that blocked before the program's first collection is \
+             stamped with that collection's time, so its wait is understated; no minutes at all \
+             (or fewer than expected) can mean that no collection has run since the goroutine \
+             blocked, for example with GOGC=off, not that it blocked recently.",
+        )])
+        .p([roman(
+            "gorescue adds blocked since = dump time - N minutes to each such header, prints \
+             it to the minute and marks it approximate (~), and never claims more precision \
+             than that. The dump time is taken from, in this order:",
+        )])
+        .tp(
+            [bold("--at"), roman(" "), italic("TIME")],
+            [roman(
+                "given on the command line; it wins over anything in the input.",
+            )],
+        )
+        .tp(
+            [roman("journal timestamps")],
+            [roman(
+                "the timestamp of the dump's first line in journalctl(1) output (the short, \
+             short-iso, short-iso-precise and short-precise modes; the short modes carry no \
+             year, which is then inferred).",
+            )],
+        )
+        .tp(
+            [roman("strace timestamps")],
+            [roman(
+                "the time of the write that carried the dump's first line, in a log made with \
+             strace -t, -tt or -ttt (-r timestamps are relative and give none).",
+            )],
+        )
+        .tp(
+            [roman("the file's modification time")],
+            [roman(
+                "when nothing else is known; it is labelled as such and is an upper bound, since \
+             the file may have been written or copied after the dump.",
+            )],
+        )
+        .p([roman(
+            "Otherwise no dump time is known: the waits are still shown, and the summary says \
+             how to give the time with --at. Times are shown in the local time zone with \
+             their offset, or in UTC with --utc; JSON output uses RFC 3339.",
+        )])
+        .done()
+}
+
+fn output() -> Roff {
+    Page::new()
+        .sh("JSON OUTPUT")
+        .p([
+            roman("With "),
+            bold("--format json"),
+            roman(", the output is one JSON document of this shape (field names are stable):"),
+        ])
+        .ex(&[
+            "{ \"dumps\": [ {",
+            "    \"kind\": \"sigquit\" | \"panic\" | \"fatal\" | \"goroutine-listing\",",
+            "    \"reason\": \"SIGQUIT: quit\" | \"panic: ...\" | \"fatal error: ...\" | null,",
+            "    \"dump_time\": RFC 3339 | null,",
+            "    \"dump_time_source\": \"argument\" | \"journal\" | \"strace\" | \"capture\"",
+            "                        | \"file-mtime\" | null,",
+            "    \"complete\": bool,",
+            "    \"goroutines\": [ {",
+            "        \"id\": int, \"state\": str, \"wait_minutes\": int | null,",
+            "        \"blocked_since\": RFC 3339 | null,",
+            "        \"locked_to_thread\": bool, \"labels\": {str: str},",
+            "        \"frames\": [ {\"function\": str, \"args\": str, \"file\": str,",
+            "                     \"line\": int, \"offset\": str | null} ],",
+            "        \"elided_frames\": bool,",
+            "        \"created_by\": {\"function\": str, \"file\": str, \"line\": int,",
+            "                       \"goroutine\": int | null} | null",
+            "    } ]",
+            "} ] }",
+        ])
+        .p([roman(
+            "state is the status exactly as printed before the first comma (chan receive \
+             (durable), semacquire, running). blocked_since is dump_time minus wait_minutes \
+             minutes, null when either is unknown. A dump is complete when its end was seen. \
+             Goroutines appear in the order of the input.",
+        )])
+        .done()
+}
+
+fn examples() -> Roff {
+    Page::new()
+        .sh("EXAMPLES")
+        .example(
+            [roman(
+                "Annotate a dump someone saved (the times are computed from the file's \
+                 modification time unless --at is given):",
+            )],
+            &["gorescue annotate dump.txt"],
+        )
+        .example(
+            [roman(
+                "A service under systemd writes its stderr to the journal. After \
+                 systemctl kill -s QUIT myservice, annotate the dump it printed, dated by \
+                 the journal's own timestamps (a log that spans restarts can hold several \
+                 dumps; each is shown):",
+            )],
+            &["journalctl -u myservice -o short-iso | gorescue annotate"],
+        )
+        .example(
+            [roman(
+                "A desktop program started by the X session writes its stderr to \
+                 ~/.xsession-errors (ls -l /proc/PID/fd/2 tells where a process's stderr \
+                 goes). Send SIGQUIT, then annotate the file, which may hold other output \
+                 and the dumps of earlier runs too; pass the time of the kill, since the \
+                 file's modification time is only an upper bound:",
+            )],
+            &[
+                "t=$(date -Iseconds); kill -QUIT PID; sleep 1",
+                "gorescue annotate ~/.xsession-errors --at \"$t\"",
+            ],
+        )
+        .example(
+            [roman(
+                "The program's stderr goes nowhere useful, or nobody knows where (even \
+                 /dev/null): as root, attach strace to the process to log its write(2) calls \
+                 while it dumps (strace exits with the process), then reassemble the dump \
+                 from the log. -s 65536 keeps strace from cutting the strings, -tt puts the \
+                 dump time in the log, and -f follows every thread:",
+            )],
+            &[
+                "strace -f -tt -s 65536 -e trace=write -p PID -o /tmp/strace.log &",
+                "sleep 1; kill -QUIT PID; wait",
+                "gorescue strace /tmp/strace.log",
+            ],
+        )
+        .example(
+            [roman(
+                "Write the reassembled dump out unchanged, to keep it or to feed it to other \
+                 tools:",
+            )],
+            &["gorescue strace /tmp/strace.log --format raw > dump.txt"],
+        )
+        .example(
+            [roman(
+                "A big dump (thousands of goroutines, most of them alike): print each \
+                 distinct stack once, with its count, its goroutine ids and the range of \
+                 their waits:",
+            )],
+            &["gorescue annotate dump.txt --group | less"],
+        )
+        .example(
+            [roman(
+                "With jq(1), list the goroutines that have waited more than an hour, with \
+                 the time they have been blocked since:",
+            )],
+            &[
+                "gorescue annotate dump.txt --format json |",
+                "    jq '.dumps[0].goroutines[] | select(.wait_minutes > 60)",
+                "        | {id, state, blocked_since}'",
+            ],
+        )
+        .example(
+            [roman(
+                "The dump was taken at a known time (here in UTC, shown in UTC) and the file \
+                 has been copied since:",
+            )],
+            &["gorescue annotate dump.txt --at 2022-02-26T09:45:00Z --utc"],
+        )
+        .example(
+            [roman("Install the completions for bash:")],
+            &["gorescue completions bash > /etc/bash_completion.d/gorescue"],
+        )
+        .done()
+}
+
+fn exit_status() -> Roff {
+    let code = |c: u8| bold(c.to_string());
+    Page::new()
+        .sh("EXIT STATUS")
+        .tp(
+            [code(exit::OK)],
+            [roman(
+                "Success: at least one dump was found and printed (a dump cut off before its end \
+             is printed too, with a warning on standard error).",
+            )],
+        )
+        .tp(
+            [code(exit::FAILURE)],
+            [roman("Failure, such as an error writing the output.")],
+        )
+        .tp(
+            [code(exit::USAGE)],
+            [roman(
+                "Usage error: an unknown command or option, a bad value, or a --at time that \
+             cannot be read.",
+            )],
+        )
+        .tp(
+            [code(exit::INPUT)],
+            [roman(
+                "The input cannot be read: it does not exist, permission is denied, or it is a \
+             directory.",
+            )],
+        )
+        .tp(
+            [code(exit::NO_DUMP)],
+            [roman("The input is empty, or holds no goroutine dump.")],
+        )
+        .done()
+}
+
+fn environment() -> Roff {
+    Page::new()
+        .sh("ENVIRONMENT")
+        .tp(
+            [bold("TZ")],
+            [roman(
+                "The time zone in which times are shown, and in which a --at time without an \
+             offset is read. --utc shows UTC instead.",
+            )],
+        )
+        .done()
+}
+
+fn files() -> Roff {
+    Page::new()
+        .sh("FILES")
+        .p([roman(
+            "gorescue reads no configuration or other file by default: only the file given \
+             on the command line, or standard input.",
+        )])
+        .p([roman(
+            "Goroutine dumps can hold secrets: function arguments are printed as raw words \
+             and pointers, and file paths, labels and the program's other output are kept. \
+             Treat dumps, strace logs and gorescue's output like the process's memory: keep \
+             them private (mode 0600) and think before sharing them.",
+        )])
+        .done()
+}
+
+fn see_also() -> Roff {
+    Page::new()
+        .sh("SEE ALSO")
+        .t([
+            bold("journalctl"),
+            roman("(1), "),
+            bold("strace"),
+            roman("(1), "),
+            bold("kill"),
+            roman("(1), "),
+            bold("signal"),
+            roman("(7)"),
+        ])
+        .p([roman(
+            "The Go runtime's documentation of GOTRACEBACK and of the signals it handles: \
+             https://pkg.go.dev/runtime and https://pkg.go.dev/os/signal",
+        )])
+        .done()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_preamble_and_one_title() {
+        let page = String::from_utf8(man_page()).unwrap();
+        assert_eq!(page.matches(".ds Aq").count(), 2, "{page}");
+        assert_eq!(page.matches("\n.TH ").count(), 1);
+        assert!(page.is_ascii(), "the page must be ASCII");
+    }
+
+    #[test]
+    fn completions_name_the_commands() {
+        let bash = String::from_utf8(completions(clap_complete::Shell::Bash)).unwrap();
+        for sub in ["annotate", "strace", "completions"] {
+            assert!(bash.contains(sub), "{sub} missing");
+        }
+    }
+}
