@@ -182,14 +182,22 @@ impl crate::dump::Sink for Tagged<'_> {
 }
 
 /// Feeds unwrapped lines to the parser: journalctl prefixes are removed and their
-/// timestamps kept for the dump time.
-struct LineFeeder {
-    parser: Parser,
+/// timestamps kept for the dump time. Pure: the caller supplies the lines.
+pub struct LineFeeder {
+    pub parser: Parser,
     clock: StampClock,
 }
 
 impl LineFeeder {
-    fn feed(&mut self, line: &[u8], sink: &mut dyn crate::dump::Sink) -> io::Result<()> {
+    /// `reference` dates journal stamps that carry no year (journalctl's `short` modes).
+    pub fn new(policy: TimePolicy, reference: DateTime<FixedOffset>) -> Self {
+        LineFeeder {
+            parser: Parser::new(policy),
+            clock: StampClock { reference },
+        }
+    }
+
+    pub fn feed(&mut self, line: &[u8], sink: &mut dyn crate::dump::Sink) -> io::Result<()> {
         if let Some(j) = input::parse_journal_line(line) {
             let clock = self.clock;
             let time = move || {
@@ -205,6 +213,13 @@ impl LineFeeder {
         }
         self.parser.feed(line, &|| None, None, sink)
     }
+
+    /// Feed every line of `r`, then end the input. Returns the bytes read.
+    pub fn feed_all<R: Read>(&mut self, r: R, sink: &mut dyn crate::dump::Sink) -> io::Result<u64> {
+        let n = input::for_each_line(r, |line| self.feed(line, sink))?;
+        self.parser.finish(sink)?;
+        Ok(n)
+    }
 }
 
 /// `gorescue annotate`.
@@ -217,18 +232,11 @@ pub fn annotate(
     let policy = policy(args, &input)?;
     let mut r = renderer(args.format, out, options(args));
     let reference = input.mtime.unwrap_or_else(|| Local::now().fixed_offset());
-    let mut feeder = LineFeeder {
-        parser: Parser::new(policy),
-        clock: StampClock { reference },
-    };
+    let mut feeder = LineFeeder::new(policy, reference);
     let path = input.path.clone();
-    let bytes = {
-        let mut sink = Tagged(r.as_mut());
-        let n = input::for_each_line(input.reader, |line| feeder.feed(line, &mut sink))
-            .map_err(read_err(&path))?;
-        feeder.parser.finish(&mut sink).map_err(read_err(&path))?;
-        n
-    };
+    let bytes = feeder
+        .feed_all(input.reader, &mut Tagged(r.as_mut()))
+        .map_err(read_err(&path))?;
     let tally = r.finish().map_err(Error::Write)?;
     verdict(path, bytes, tally, String::new())
 }
