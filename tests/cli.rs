@@ -5,12 +5,19 @@ mod common;
 use common::*;
 
 fn seed() -> String {
-    fixtures().join("seed/sigquit.txt").to_str().unwrap().to_string()
+    fixtures()
+        .join("seed/sigquit.txt")
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn text_keeps_every_line_and_dates_the_headers() {
-    let out = run(&["annotate", &seed(), "--at", "2022-02-26T09:45:00Z", "--utc"], b"");
+    let out = run(
+        &["annotate", &seed(), "--at", "2022-02-26T09:45:00Z", "--utc"],
+        b"",
+    );
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let original = std::fs::read_to_string(seed()).unwrap();
@@ -28,7 +35,10 @@ fn text_keeps_every_line_and_dates_the_headers() {
     assert!(text.contains(
         "goroutine 34 [chan send, 1390 minutes]:  # blocked since ~2022-02-25 10:35 UTC\n"
     ));
-    assert!(text.contains("goroutine 0 [idle]:\n"), "no annotation without minutes");
+    assert!(
+        text.contains("goroutine 0 [idle]:\n"),
+        "no annotation without minutes"
+    );
     // The summary: dump time and source, states, longest waits, clusters, the onset.
     assert!(text.contains("Dump time:   2022-02-26 09:45:00 UTC (given with --at)"));
     assert!(text.contains("Goroutines:  7: 3 chan receive, 2 syscall, 1 chan send, 1 idle"));
@@ -46,7 +56,12 @@ fn local_time_with_offset() {
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("goroutine 34 [chan send, 1390 minutes]:  # blocked since ~2022-02-25 12:35 +02:00"), "{text}");
+    assert!(
+        text.contains(
+            "goroutine 34 [chan send, 1390 minutes]:  # blocked since ~2022-02-25 12:35 +02:00"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -62,11 +77,20 @@ fn group_prints_identical_stacks_once() {
     assert_eq!(total, n, "every goroutine is in one group");
     assert!((groups.len() as u64) < n, "some stacks are shared");
     // Groups are largest first, and ids are unique across groups.
-    let counts: Vec<u64> = groups.iter().map(|g| g["count"].as_u64().unwrap()).collect();
+    let counts: Vec<u64> = groups
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap())
+        .collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]));
     let mut ids: Vec<u64> = groups
         .iter()
-        .flat_map(|g| g["ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap()))
+        .flat_map(|g| {
+            g["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_u64().unwrap())
+        })
         .collect();
     ids.sort();
     ids.dedup();
@@ -83,7 +107,12 @@ fn group_prints_identical_stacks_once() {
             .collect::<Vec<_>>()
     };
     for grp in groups {
-        let ids: Vec<u64> = grp["ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap()).collect();
+        let ids: Vec<u64> = grp["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap())
+            .collect();
         for id in &ids[1..] {
             assert_eq!(stack(*id), stack(ids[0]));
         }
@@ -92,7 +121,11 @@ fn group_prints_identical_stacks_once() {
     let out = run(&["annotate", p, "--group"], b"");
     let text = String::from_utf8(out.stdout).unwrap();
     let first = &groups[0];
-    let head = format!("{} goroutines [{}", first["count"], first["state"].as_str().unwrap());
+    let head = format!(
+        "{} goroutines [{}",
+        first["count"],
+        first["state"].as_str().unwrap()
+    );
     assert!(text.contains(&head), "{head}\n{text}");
     assert!(text.contains("SIGQUIT: quit\n") && text.contains("\nrax "));
 }
@@ -104,10 +137,19 @@ fn bad_input_gets_one_line_and_a_code() {
     let empty = dir.join("empty.txt");
     std::fs::write(&empty, b"").unwrap();
     let nodump = dir.join("nodump.txt");
-    std::fs::write(&nodump, b"just a log\npanic: not really followed by goroutines\n").unwrap();
+    std::fs::write(
+        &nodump,
+        b"just a log\npanic: not really followed by goroutines\n",
+    )
+    .unwrap();
     let missing = dir.join("missing.txt");
     let cases: [(&str, &std::path::Path, i32, &str); 4] = [
-        ("annotate", &empty, 4, "is empty: expected a Go goroutine dump"),
+        (
+            "annotate",
+            &empty,
+            4,
+            "is empty: expected a Go goroutine dump",
+        ),
         ("annotate", &nodump, 4, "no goroutine dump found in"),
         ("annotate", &missing, 3, "cannot read"),
         ("annotate", &dir, 3, "is a directory"),
@@ -117,7 +159,10 @@ fn bad_input_gets_one_line_and_a_code() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{path:?}: {err}");
         assert!(err.starts_with("gorescue: ") && err.contains(msg), "{err}");
-        assert!(err.contains(path.to_str().unwrap()), "names the file: {err}");
+        assert!(
+            err.contains(path.to_str().unwrap()),
+            "names the file: {err}"
+        );
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(out.stdout.is_empty() || cmd != "annotate" || out.stdout.starts_with(b"{"));
     }
@@ -139,5 +184,8 @@ fn unreadable_file() {
     let out = run(&["annotate", "/proc/self/mem"], b"");
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("gorescue: cannot read /proc/self/mem"), "{err}");
+    assert!(
+        err.starts_with("gorescue: cannot read /proc/self/mem"),
+        "{err}"
+    );
 }

@@ -27,7 +27,11 @@ fn every_log_gives_the_dump() {
         let p = log.to_str().unwrap();
         let variant = log.file_stem().unwrap().to_str().unwrap();
         let out = run(&["strace", p, "--format", "json"], b"");
-        assert!(out.status.success(), "{p}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{p}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let d = &v["dumps"][0];
         assert_eq!(v["dumps"].as_array().unwrap().len(), 1, "{p}");
@@ -38,7 +42,10 @@ fn every_log_gives_the_dump() {
             assert_eq!(d["complete"], false, "{p}");
             assert!(stderr.contains("cut by strace's -s limit"), "{p}: {stderr}");
             assert!(stderr.contains("-s 65536"), "{p}");
-            assert!(!d["goroutines"].as_array().unwrap().is_empty(), "{p}: still prints what it read");
+            assert!(
+                !d["goroutines"].as_array().unwrap().is_empty(),
+                "{p}: still prints what it read"
+            );
             continue;
         }
         assert!(stderr.is_empty(), "{p}: {stderr}");
@@ -46,7 +53,9 @@ fn every_log_gives_the_dump() {
         assert_eq!(counts(d), meta_counts(&m), "{p}");
         // Dump time: strace's timestamps where the log has absolute ones.
         let flags = &m["strace_flags"];
-        let has_abs = flags.split(' ').any(|f| f == "-t" || f == "-tt" || f == "-ttt");
+        let has_abs = flags
+            .split(' ')
+            .any(|f| f == "-t" || f == "-tt" || f == "-ttt");
         if has_abs {
             assert_eq!(d["dump_time_source"], "strace", "{p}");
             let t = chrono::DateTime::parse_from_rfc3339(d["dump_time"].as_str().unwrap()).unwrap();
@@ -78,7 +87,10 @@ fn seed_log_and_other_fds() {
     let out = run(&["strace", p, "--fd", "1"], b"");
     assert_eq!(out.status.code(), Some(4));
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.starts_with("gorescue: no goroutine dump found in "), "{e}");
+    assert!(
+        e.starts_with("gorescue: no goroutine dump found in "),
+        "{e}"
+    );
     assert!(e.contains("--fd"), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
 }

@@ -21,7 +21,15 @@ fn only_dump(v: &Value) -> &Value {
 fn journal_modes() {
     let m = meta(&fixtures().join("journal/dumpdemo.meta"));
     let signal = chrono::DateTime::parse_from_rfc3339(&m["signal_time"]).unwrap();
-    for mode in ["short", "short-iso", "short-iso-precise", "short-precise", "short-unix", "short-monotonic", "cat"] {
+    for mode in [
+        "short",
+        "short-iso",
+        "short-iso-precise",
+        "short-precise",
+        "short-unix",
+        "short-monotonic",
+        "cat",
+    ] {
         let p = fixtures().join(format!("journal/{mode}.txt"));
         let v = json(&["annotate", p.to_str().unwrap()], b"");
         let d = only_dump(&v);
@@ -40,7 +48,8 @@ fn journal_modes() {
             "cat" | "short-monotonic" => assert_eq!(d["dump_time_source"], "file-mtime", "{mode}"),
             _ => {
                 assert_eq!(d["dump_time_source"], "journal", "{mode}");
-                let t = chrono::DateTime::parse_from_rfc3339(d["dump_time"].as_str().unwrap()).unwrap();
+                let t =
+                    chrono::DateTime::parse_from_rfc3339(d["dump_time"].as_str().unwrap()).unwrap();
                 let diff = (t - signal).num_milliseconds().abs();
                 assert!(diff < 2000, "{mode}: journal time {t} vs signal {signal}");
             }
@@ -60,7 +69,9 @@ fn journal_of_several_units_keeps_the_dump_together() {
             let stamp = l.split(' ').next().unwrap();
             // Lines of another unit that look like dump lines, and one that does not.
             mixed.push_str(&format!("{stamp} vm other[99]: main.fake(0x1)\n"));
-            mixed.push_str(&format!("{stamp} vm other[99]:         /src/x.go:12 +0x1\n"));
+            mixed.push_str(&format!(
+                "{stamp} vm other[99]:         /src/x.go:12 +0x1\n"
+            ));
             mixed.push_str(&format!("{stamp} vm other[99]: GET /healthz 200\n"));
         }
     }
@@ -88,7 +99,8 @@ fn crlf_line_ends() {
 #[test]
 fn dump_starting_mid_line_among_other_output() {
     let (text, m) = wedge127();
-    let mut input = b"2026/11/28 08:00:00 serving on :8080\n2026/11/28 08:00:01 half a line ".to_vec();
+    let mut input =
+        b"2026/11/28 08:00:00 serving on :8080\n2026/11/28 08:00:01 half a line ".to_vec();
     input.extend_from_slice(&text);
     input.extend_from_slice(b"2026/11/28 09:00:00 restarted\n");
     let v = json(&["annotate"], &input);
@@ -96,7 +108,10 @@ fn dump_starting_mid_line_among_other_output() {
     assert_eq!(counts(d), meta_counts(&m));
     assert_eq!(d["complete"], true);
     let raw = run(&["annotate", "--format", "raw"], &input);
-    assert_eq!(raw.stdout, text, "raw starts at SIGQUIT: quit and ends at the registers");
+    assert_eq!(
+        raw.stdout, text,
+        "raw starts at SIGQUIT: quit and ends at the registers"
+    );
 }
 
 #[test]
@@ -120,7 +135,13 @@ fn other_writers_spliced_into_lines() {
 fn several_dumps_in_one_log() {
     let mut input = Vec::new();
     let mut want = Vec::new();
-    for name in ["go1.19.8/sigquit-wedge", "go1.27.3/panic", "go1.25.5/fatal-deadlock", "go1.22.10/listing", "go1.27.3/crash"] {
+    for name in [
+        "go1.19.8/sigquit-wedge",
+        "go1.27.3/panic",
+        "go1.25.5/fatal-deadlock",
+        "go1.22.10/listing",
+        "go1.27.3/crash",
+    ] {
         let p = fixtures().join(format!("{name}.txt"));
         input.extend_from_slice(b"service starting\nlistening\n");
         input.extend_from_slice(&std::fs::read(&p).unwrap());
@@ -131,7 +152,10 @@ fn several_dumps_in_one_log() {
     let dumps = v["dumps"].as_array().unwrap();
     assert_eq!(dumps.len(), want.len());
     let kinds: Vec<&str> = dumps.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["sigquit", "panic", "fatal", "goroutine-listing", "sigquit"]);
+    assert_eq!(
+        kinds,
+        ["sigquit", "panic", "fatal", "goroutine-listing", "sigquit"]
+    );
     for (d, (name, c)) in dumps.iter().zip(want) {
         assert_eq!(counts(d), c, "{name}");
         assert_eq!(d["complete"], true, "{name}");
@@ -160,12 +184,21 @@ fn non_utf8_bytes() {
     assert!(found, "invalid UTF-8 becomes U+FFFD in JSON");
     // The text and raw output keep the bytes as they were.
     let raw = run(&["annotate", "--format", "raw"], &input);
-    assert!(raw.stdout.windows(20).any(|w| w == b"main.blockChanRecv\xff("));
+    assert!(
+        raw.stdout
+            .windows(20)
+            .any(|w| w == b"main.blockChanRecv\xff(")
+    );
 }
 
 #[test]
 fn cut_off_dumps_are_kept_and_marked_incomplete() {
-    for name in ["go1.27.3/sigquit-wedge", "go1.19.8/sigquit-wedge", "go1.27.3/panic-all", "go1.21.13/listing"] {
+    for name in [
+        "go1.27.3/sigquit-wedge",
+        "go1.19.8/sigquit-wedge",
+        "go1.27.3/panic-all",
+        "go1.21.13/listing",
+    ] {
         let p = fixtures().join(format!("{name}.txt"));
         let text = std::fs::read(&p).unwrap();
         let m = meta(&p.with_extension("meta"));
@@ -185,7 +218,10 @@ fn cut_off_dumps_are_kept_and_marked_incomplete() {
         assert!(text_out.status.success());
         let out = String::from_utf8_lossy(&text_out.stdout);
         assert!(out.contains("Complete:    NO"), "{name}");
-        assert!(String::from_utf8_lossy(&text_out.stderr).contains("incomplete"), "{name}");
+        assert!(
+            String::from_utf8_lossy(&text_out.stderr).contains("incomplete"),
+            "{name}"
+        );
     }
 }
 
@@ -198,7 +234,12 @@ fn dump_time_sources() {
     let d = only_dump(&v);
     assert_eq!(d["dump_time"], "2022-02-26T09:45:00Z");
     assert_eq!(d["dump_time_source"], "argument");
-    let g34 = d["goroutines"].as_array().unwrap().iter().find(|g| g["id"] == 34).unwrap();
+    let g34 = d["goroutines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == 34)
+        .unwrap();
     assert_eq!(g34["wait_minutes"], 1390);
     assert_eq!(g34["state"], "chan send");
     assert_eq!(g34["blocked_since"], "2022-02-25T10:35:00Z");
