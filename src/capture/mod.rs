@@ -1,0 +1,9 @@
+//! Live capture of a dump from a running process.
+//!
+//! - [`pidfd`]: a race-free handle on the target (signal it, copy one of its fds, wait for it to
+//!   exit), so that a PID that has been reused is never hit.
+//! - [`ptrace`]: freeze the target, inject a few syscalls to point its fd 2 somewhere gorescue
+//!   reads, and let it go again. Nothing else in gorescue touches ptrace.
+
+pub mod pidfd;
+pub mod ptrace;
