@@ -40,6 +40,14 @@ pub enum Command {
     /// that strace cut at its -s limit cannot be recovered: the dump is then marked
     /// incomplete and a warning says how many writes were cut (strace -s 65536 avoids it).
     Strace(StraceArgs),
+    /// Make a running Go process print its goroutine dump (SIGQUIT) and capture it.
+    ///
+    /// Inspects /proc/PID first: is it a Go program, which Go version, what would change or
+    /// prevent the dump (GOTRACEBACK=crash, secure mode, SIGQUIT blocked or ignored, a
+    /// stopped or traced process), and where fd 2 goes. Then it says how it will capture the
+    /// dump and asks before sending SIGQUIT, which ends the process (exit status 2). The raw
+    /// capture is saved (mode 0600) before anything parses it.
+    Pid(PidArgs),
     /// Print a shell completion script to standard output.
     Completions {
         /// The shell to generate completions for.
@@ -69,13 +77,20 @@ pub struct StraceArgs {
     pub output: OutputArgs,
 }
 
-/// Options shared by every command that prints a dump.
+/// Options of the commands that read a dump someone saved.
 #[derive(Debug, Args, Clone)]
 pub struct OutputArgs {
     /// When the dump was taken: RFC 3339 (2026-11-28T10:35:00+01:00), local
     /// "YYYY-MM-DD HH:MM[:SS]", or @UNIXSECONDS. Overrides any time found in the input.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+/// Options shared by every command that prints a dump.
+#[derive(Debug, Args, Clone)]
+pub struct RenderArgs {
     /// Output format: the annotated dump, JSON for scripts, or the dump bytes unchanged.
     #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
     pub format: Format,
@@ -85,6 +100,55 @@ pub struct OutputArgs {
     /// Show times in UTC instead of the local time zone.
     #[arg(long)]
     pub utc: bool,
+}
+
+/// How `gorescue pid` captures the dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// The file method when fd 2 is a regular file, ptrace otherwise.
+    Auto,
+    /// Read what the process appends to its stderr file.
+    File,
+    /// Point the process's fd 2 at a file of gorescue's (ptrace), then signal it.
+    Ptrace,
+}
+
+#[derive(Debug, Args)]
+pub struct PidArgs {
+    /// The process to rescue the dump of.
+    #[arg(value_name = "PID")]
+    pub pid: i32,
+    /// How to capture the dump.
+    #[arg(long, value_enum, default_value_t = Via::Auto, value_name = "METHOD")]
+    pub via: Via,
+    /// Do not ask before sending SIGQUIT (needed without a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Inspect the process and say what would happen; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Signal the process even if it does not look like a Go program.
+    #[arg(long)]
+    pub force: bool,
+    /// Give up when no new dump bytes arrive for this long (e.g. 30s, 2m).
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Write the rendered output to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Where the raw capture is kept (default: /var/lib/gorescue as root,
+    /// $XDG_STATE_HOME/gorescue otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub save_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (give e.g. 30s, 2m or 500ms)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

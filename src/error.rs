@@ -9,6 +9,11 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const INPUT: u8 = 3;
     pub const NO_DUMP: u8 = 4;
+    pub const NO_PROCESS: u8 = 5;
+    pub const NOT_PERMITTED: u8 = 6;
+    pub const REFUSED: u8 = 7;
+    pub const TARGET_EXITED: u8 = 8;
+    pub const INTERRUPTED: u8 = 9;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,20 @@ pub enum Error {
     BadTime(String),
     #[error("cannot write the output: {0}")]
     Write(#[source] std::io::Error),
+    #[error(
+        "no such process: PID {0} (check the PID with ps, or use 'gorescue unit' for a service)"
+    )]
+    NoSuchProcess(i32),
+    #[error("{0}")]
+    NotPermitted(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    TargetExited(String),
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    #[error("{0}")]
+    Live(String),
 }
 
 fn name(p: &Option<PathBuf>) -> String {
@@ -46,7 +65,12 @@ impl Error {
             Error::Read { .. } | Error::IsDirectory(_) => exit::INPUT,
             Error::Empty(_) | Error::NoDump { .. } => exit::NO_DUMP,
             Error::BadTime(_) => exit::USAGE,
-            Error::Write(_) => exit::FAILURE,
+            Error::Write(_) | Error::Live(_) => exit::FAILURE,
+            Error::NoSuchProcess(_) => exit::NO_PROCESS,
+            Error::NotPermitted(_) => exit::NOT_PERMITTED,
+            Error::Refused(_) => exit::REFUSED,
+            Error::TargetExited(_) => exit::TARGET_EXITED,
+            Error::Interrupted(_) => exit::INTERRUPTED,
         }
     }
 }

@@ -5,12 +5,16 @@
 //! ([`dump::parse`]), annotated with blocked-since times and onset clusters
 //! ([`dump::annotate`]) and rendered as text, JSON or raw bytes ([`dump::render`]).
 
+pub mod capture;
 pub mod cli;
 pub mod docs;
 pub mod dump;
 pub mod error;
 pub mod input;
+pub mod live;
 pub mod offline;
+pub mod stderr;
 pub mod strace_log;
+pub mod target;
 
 pub use error::Error;

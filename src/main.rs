@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             stdout,
             &mut io::stderr(),
         ),
+        Command::Pid(a) => gorescue::live::pid(a, stdout),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "gorescue", &mut io::stdout());
             return ExitCode::SUCCESS;

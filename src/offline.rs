@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-use crate::cli::{Format, OutputArgs};
+use crate::cli::{Format, OutputArgs, RenderArgs};
 use crate::dump::render::{
     JsonRenderer, Options, RawRenderer, Renderer, Tally, TextRenderer, Zone,
 };
@@ -87,7 +87,7 @@ pub fn parse_at(s: &str) -> Result<DateTime<FixedOffset>, Error> {
     Err(bad())
 }
 
-fn renderer(format: Format, out: Box<dyn Write>, opts: Options) -> Box<dyn Renderer> {
+pub fn renderer(format: Format, out: Box<dyn Write>, opts: Options) -> Box<dyn Renderer> {
     match format {
         Format::Text => Box::new(TextRenderer::new(out, opts)),
         Format::Json => Box::new(JsonRenderer::new(out, opts)),
@@ -95,7 +95,7 @@ fn renderer(format: Format, out: Box<dyn Write>, opts: Options) -> Box<dyn Rende
     }
 }
 
-fn options(args: &OutputArgs) -> Options {
+pub fn options(args: &RenderArgs) -> Options {
     Options {
         zone: Zone { utc: args.utc },
         group: args.group,
@@ -104,7 +104,15 @@ fn options(args: &OutputArgs) -> Options {
 
 fn policy(args: &OutputArgs, input: &Input) -> Result<TimePolicy, Error> {
     Ok(TimePolicy {
-        argument: args.at.as_deref().map(parse_at).transpose()?,
+        argument: args
+            .at
+            .as_deref()
+            .map(parse_at)
+            .transpose()?
+            .map(|time| DumpTime {
+                time,
+                source: TimeSource::Argument,
+            }),
         fallback: input.mtime.map(|time| DumpTime {
             time,
             source: TimeSource::FileMtime,
@@ -230,7 +238,7 @@ pub fn annotate(
 ) -> Result<Tally, Error> {
     let input = Input::open(file)?;
     let policy = policy(args, &input)?;
-    let mut r = renderer(args.format, out, options(args));
+    let mut r = renderer(args.render.format, out, options(&args.render));
     let reference = input.mtime.unwrap_or_else(|| Local::now().fixed_offset());
     let mut feeder = LineFeeder::new(policy, reference);
     let path = input.path.clone();
@@ -278,10 +286,13 @@ pub fn strace(
     let reference = input.mtime.unwrap_or_else(|| Local::now().fixed_offset());
     // Raw prints every reassembled byte; the parser then only counts the dumps.
     let (mut r, mut raw_out): (Box<dyn Renderer>, Option<Box<dyn Write>>) =
-        if args.format == Format::Raw {
+        if args.render.format == Format::Raw {
             (Box::new(RawRenderer::new(io::sink())), Some(out))
         } else {
-            (renderer(args.format, out, options(args)), None)
+            (
+                renderer(args.render.format, out, options(&args.render)),
+                None,
+            )
         };
     let mut parser = Parser::new(policy);
     let mut re = Reassembler::new(fd);

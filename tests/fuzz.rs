@@ -137,7 +137,14 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 fn policy(rng: &mut Rng) -> TimePolicy {
     let t = DateTime::parse_from_rfc3339("2026-11-28T10:00:00+01:00").unwrap();
     TimePolicy {
-        argument: if rng.below(2) == 0 { Some(t) } else { None },
+        argument: if rng.below(2) == 0 {
+            Some(gorescue::dump::DumpTime {
+                time: t,
+                source: gorescue::dump::TimeSource::Argument,
+            })
+        } else {
+            None
+        },
         fallback: None,
     }
 }

@@ -27,8 +27,8 @@ pub struct LineTime {
 /// Where dump times come from when lines carry none of their own.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TimePolicy {
-    /// `--at`: wins over everything.
-    pub argument: Option<DateTime<FixedOffset>>,
+    /// Wins over everything: `--at`, or the capture clock of a live capture.
+    pub argument: Option<DumpTime>,
     /// Used when the dump's first line carries no time (e.g. the file's mtime).
     pub fallback: Option<DumpTime>,
 }
@@ -498,10 +498,7 @@ impl Parser {
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
         let time = match (self.policy.argument, time) {
-            (Some(t), _) => Some(DumpTime {
-                time: t,
-                source: TimeSource::Argument,
-            }),
+            (Some(t), _) => Some(t),
             (None, Some(lt)) => Some(DumpTime {
                 time: lt.time,
                 source: lt.source,
@@ -888,4 +885,329 @@ pub(crate) fn register_name(line: &[u8]) -> Option<&[u8]> {
         return None;
     }
     Some(&line[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::model::{DumpInfo, Goroutine};
+
+    fn header(line: &str) -> Header {
+        parse_header_prefix(line.as_bytes()).unwrap_or_else(|| panic!("not a header: {line}"))
+    }
+
+    fn state<'a>(line: &'a str, h: &Header) -> &'a str {
+        &line[h.state.start as usize..h.state.end as usize]
+    }
+
+    #[test]
+    fn header_forms() {
+        let cases: &[(&str, u64, &str, Option<u64>, bool)] = &[
+            ("goroutine 0 [idle]:", 0, "idle", None, false),
+            (
+                "goroutine 1 [chan receive, 21508 minutes]:",
+                1,
+                "chan receive",
+                Some(21508),
+                false,
+            ),
+            (
+                "goroutine 16 gp=0x12223f7490e0 m=nil [chan receive, 1 minutes, locked to thread]:",
+                16,
+                "chan receive",
+                Some(1),
+                true,
+            ),
+            (
+                "goroutine 14 gp=0x12223f748d20 m=0 mp=0x629520 [syscall, 1 minutes]:",
+                14,
+                "syscall",
+                Some(1),
+                false,
+            ),
+            (
+                "goroutine 40 gp=0xc0000eca80 m=6 mp=0xc00007c008 [running]:",
+                40,
+                "running",
+                None,
+                false,
+            ),
+            (
+                "goroutine 7 [chan receive (synctest), 1 minutes, synctest group 20]:",
+                7,
+                "chan receive (synctest)",
+                Some(1),
+                false,
+            ),
+            (
+                "goroutine 8 gp=0x1 m=nil [synctest.Run (durable), 1 minutes, synctest bubble 1]:",
+                8,
+                "synctest.Run (durable)",
+                Some(1),
+                false,
+            ),
+            (
+                "goroutine 9 [sync.Mutex.Lock, 3 minutes, synctest bubble 1]:",
+                9,
+                "sync.Mutex.Lock",
+                Some(3),
+                false,
+            ),
+            (
+                "goroutine 10 [chan send (scan)]:",
+                10,
+                "chan send (scan)",
+                None,
+                false,
+            ),
+            (
+                "goroutine 11 [chan receive (leaked), 2 minutes]:",
+                11,
+                "chan receive (leaked)",
+                Some(2),
+                false,
+            ),
+            (
+                "goroutine 12 [waiting for cgo callback]:",
+                12,
+                "waiting for cgo callback",
+                None,
+                false,
+            ),
+            (
+                "goroutine 18446744073709551615 [???]:",
+                u64::MAX,
+                "???",
+                None,
+                false,
+            ),
+        ];
+        for &(line, id, st, wait, locked) in cases {
+            let h = header(line);
+            assert_eq!(h.id, id, "{line}");
+            assert_eq!(state(line, &h), st, "{line}");
+            assert_eq!(h.wait_minutes, wait, "{line}");
+            assert_eq!(h.locked, locked, "{line}");
+            assert!(h.labels.is_empty(), "{line}");
+        }
+        for bad in [
+            "goroutine running on other thread; stack unavailable",
+            "goroutine 1 [running]",
+            "goroutine x [running]:",
+            "goroutine 1 []:",
+            "goroutine 1 [running",
+            "goroutine 99999999999999999999999 [running]:",
+            "[originating from goroutine 5]:",
+        ] {
+            assert!(parse_header_prefix(bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn labels_126_and_127() {
+        let l126 = r#"goroutine 30 gp=0x129cecafaf00 m=nil [chan receive, 1 minutes labels:{"req id": "a b", "worker": "w1", "odd": "x], \"y\""}]:"#;
+        let h = header(l126);
+        assert_eq!(state(l126, &h), "chan receive");
+        assert_eq!(h.wait_minutes, Some(1));
+        assert_eq!(
+            h.labels,
+            vec![
+                ("req id".into(), "a b".into()),
+                ("worker".into(), "w1".into()),
+                ("odd".into(), "x], \"y\"".into())
+            ]
+        );
+        let l126b = r#"goroutine 31 [select labels:{"k": "v"}]:"#;
+        let h = header(l126b);
+        assert_eq!(state(l126b, &h), "select");
+        assert_eq!(h.labels, vec![("k".into(), "v".into())]);
+        let l127 = r#"goroutine 16 gp=0xfd11175d0e0 m=nil [chan receive, 1 minutes] {"req id": "a b", worker: w1, path: /api/v1.2/x_y, "u": "\u00e9\x41"}:"#;
+        let h = header(l127);
+        assert_eq!(h.wait_minutes, Some(1));
+        assert_eq!(
+            h.labels,
+            vec![
+                ("req id".into(), "a b".into()),
+                ("worker".into(), "w1".into()),
+                ("path".into(), "/api/v1.2/x_y".into()),
+                ("u".into(), "\u{e9}A".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn locations() {
+        let loc = |s: &str| parse_location(s.as_bytes()).unwrap();
+        let l = loc(
+            "/usr/lib/go/src/runtime/proc.go:435 +0xce fp=0xc0000a1f38 sp=0xc0000a1f18 pc=0x43c0ce",
+        );
+        assert_eq!((l.file, l.line, l.offset), (0..31, 435, Some(37..41)));
+        let l = loc("/src/prog/main.go:35");
+        assert_eq!((l.file, l.line, l.offset), (0..17, 35, None));
+        let l = loc("/src/prog/main.go:59 fp=0x1 sp=0x2 pc=0x3");
+        assert_eq!((l.line, l.offset), (59, None));
+        let l = loc("_cgo_gotypes.go:56 +0x4d");
+        assert_eq!((l.file, l.line), (0..15, 56));
+        let l = loc("/home/my dir/a:b/x.go:7 +0x1");
+        assert_eq!((l.file, l.line), (0..21, 7));
+        let l = loc("?:0");
+        assert_eq!((l.file, l.line), (0..1, 0));
+        assert!(parse_location(b"no line number").is_none());
+        assert!(parse_location(b":12").is_none());
+    }
+
+    #[test]
+    fn function_lines() {
+        fn f(s: &str) -> Option<(&str, &str)> {
+            split_function_line(s.as_bytes()).map(|(o, c)| (&s[..o], &s[o + 1..c]))
+        }
+        assert_eq!(f("main.main()"), Some(("main.main", "")));
+        assert_eq!(
+            f("main.(*Box[...]).Wait(0xc0000a0000)"),
+            Some(("main.(*Box[...]).Wait", "0xc0000a0000"))
+        );
+        assert_eq!(
+            f(
+                "runtime/pprof.Do({0x62bd10?, 0x659360?}, {{0xfd11174c0c0?, 0x0?, 0x0?}}, 0xfd1116fc0b0)"
+            ),
+            Some((
+                "runtime/pprof.Do",
+                "{0x62bd10?, 0x659360?}, {{0xfd11174c0c0?, 0x0?, 0x0?}}, 0xfd1116fc0b0"
+            ))
+        );
+        assert_eq!(
+            f("main.inlinedRecv(...)"),
+            Some(("main.inlinedRecv", "..."))
+        );
+        assert_eq!(
+            f("panic({0x55a808?, 0x4a4958?})"),
+            Some(("panic", "{0x55a808?, 0x4a4958?}"))
+        );
+        assert_eq!(f("\tmain.main()"), None);
+        assert_eq!(f("exit status 2"), None);
+    }
+
+    #[test]
+    fn registers() {
+        assert_eq!(register_name(b"rax    0x12223f76e038"), Some(&b"rax"[..]));
+        assert_eq!(register_name(b"rflags 0x246"), Some(&b"rflags"[..]));
+        assert_eq!(register_name(b"r0      0x1"), Some(&b"r0"[..]));
+        assert_eq!(register_name(b"fault   0x0"), Some(&b"fault"[..]));
+        assert_eq!(register_name(b"main.main()"), None);
+        assert_eq!(register_name(b"rax 12"), None);
+        assert_eq!(register_name(b"exit status 2"), None);
+    }
+
+    /// Collects what the parser reports.
+    #[derive(Default)]
+    struct Collect {
+        events: Vec<String>,
+        goroutines: Vec<Goroutine>,
+    }
+
+    impl Sink for Collect {
+        fn dump_start(&mut self, info: &DumpInfo) -> io::Result<()> {
+            self.events
+                .push(format!("start {} {:?}", info.kind.as_str(), info.reason));
+            Ok(())
+        }
+        fn dump_line(&mut self, line: &[u8]) -> io::Result<()> {
+            self.events
+                .push(format!("line {}", String::from_utf8_lossy(line)));
+            Ok(())
+        }
+        fn goroutine(&mut self, g: &Goroutine) -> io::Result<()> {
+            self.events.push(format!("goroutine {}", g.id));
+            self.goroutines.push(g.clone());
+            Ok(())
+        }
+        fn dump_end(&mut self, _: &DumpInfo, complete: bool) -> io::Result<()> {
+            self.events.push(format!("end {complete}"));
+            Ok(())
+        }
+    }
+
+    fn parse(text: &str) -> Collect {
+        let mut p = Parser::new(TimePolicy::default());
+        let mut c = Collect::default();
+        for line in text.lines() {
+            p.feed(line.as_bytes(), &|| None, None, &mut c).unwrap();
+        }
+        p.finish(&mut c).unwrap();
+        c
+    }
+
+    #[test]
+    fn stack_unavailable_cgo_and_inlined() {
+        let c = parse(
+            "SIGQUIT: quit\nPC=0x4a5b6c m=3 sigcode=0\n[signal arrived during cgo execution]\n\n\
+goroutine 40 gp=0xc0000eca80 m=6 mp=0xc00007c008 [running]:\n\tgoroutine running on other thread; stack unavailable\n\
+created by main.main in goroutine 1\n\t/src/prog/main.go:135 +0x6b1\n\n\
+goroutine 7 [syscall]:\nmain._Cfunc_cspin()\n\t_cgo_gotypes.go:56 +0x4d\nmain.inlinedRecv(...)\n\t/src/prog/main.go:35\n\
+main.main.gowrap1()\n\t/src/prog/main.go:60 +0x17\ncreated by main.main in goroutine 1\n\t/src/prog/main.go:59 +0x25\n\n\
+rax    0x0\nrbx    0x0\ngs     0x0\n",
+        );
+        assert_eq!(c.goroutines.len(), 2);
+        let g = &c.goroutines[0];
+        assert!(g.stack_unavailable && g.frames.is_empty());
+        let cb = g.created_by.as_ref().unwrap();
+        assert_eq!(
+            (g.bytes(&cb.function), cb.line, cb.goroutine),
+            (&b"main.main"[..], 135, Some(1))
+        );
+        let g = &c.goroutines[1];
+        let names: Vec<&[u8]> = g.frames.iter().map(|f| g.bytes(&f.function)).collect();
+        assert_eq!(
+            names,
+            [
+                &b"main._Cfunc_cspin"[..],
+                b"main.inlinedRecv",
+                b"main.main.gowrap1"
+            ]
+        );
+        assert_eq!(g.bytes(&g.frames[0].file), b"_cgo_gotypes.go");
+        assert_eq!(g.frames[1].offset, None);
+        assert!(
+            c.events
+                .contains(&"line [signal arrived during cgo execution]".to_string())
+        );
+        assert_eq!(c.events.last().unwrap(), "end true");
+    }
+
+    #[test]
+    fn fatal_error_with_runtime_stack_and_ancestors() {
+        let c = parse(
+            "fatal error: unexpected signal during runtime execution\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x1]\n\n\
+runtime stack:\nruntime.throw({0x4a1, 0x2a})\n\t/go/src/runtime/panic.go:1047 +0x5d fp=0x1 sp=0x2 pc=0x3\n\n\
+goroutine 1 [running]:\nmain.main()\n\t/x/main.go:9 +0x1\n\n\
+goroutine 6 [chan receive]:\nmain.worker()\n\t/x/main.go:20 +0x2\ncreated by main.main in goroutine 1\n\t/x/main.go:8 +0x3\n\
+[originating from goroutine 1]:\nmain.main()\n\t/x/main.go:8 +0x3\n\nexit status 2\n",
+        );
+        assert_eq!(c.goroutines.len(), 2);
+        assert_eq!(
+            c.goroutines[1].frames.len(),
+            1,
+            "ancestor frames are not the goroutine's"
+        );
+        assert!(c.events[0].starts_with("start fatal Some(\"fatal error: unexpected signal"));
+        assert!(
+            c.events
+                .contains(&"line runtime.throw({0x4a1, 0x2a})".to_string())
+        );
+        assert_eq!(c.events.last().unwrap(), "end true");
+    }
+
+    #[test]
+    fn journal_lines_without_blank_separators() {
+        // journald keeps no blank lines and prints tabs as 8 spaces.
+        let c = parse(
+            "SIGQUIT: quit\nPC=0x1 m=0 sigcode=0\ngoroutine 1 [chan receive, 5 minutes]:\nmain.main()\n        /x/main.go:9 +0x1\n\
+goroutine 2 [select]:\nmain.f()\n        /x/main.go:12 +0x1\ncreated by main.main\n        /x/main.go:8 +0x3\nrax    0x0\ngs     0x0\n",
+        );
+        assert_eq!(c.goroutines.len(), 2);
+        let g = &c.goroutines[1];
+        assert_eq!(g.bytes(&g.frames[0].file), b"/x/main.go");
+        assert_eq!(g.created_by.as_ref().unwrap().goroutine, None);
+        assert_eq!(c.events.last().unwrap(), "end true");
+    }
 }

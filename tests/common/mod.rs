@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: fixtures, their .meta files, running gorescue.
 #![allow(dead_code)]
 
+pub mod goprog;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

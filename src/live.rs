@@ -1,0 +1,908 @@
+//! `gorescue pid`: inspect a live process, say what will happen, signal it through a pidfd,
+//! capture its dump (from its stderr file, or by pointing its fd 2 at a file of ours with
+//! ptrace), keep the raw bytes, then annotate them like `annotate` does.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, FixedOffset, Local, Utc};
+
+use crate::capture::pidfd::PidFd;
+use crate::capture::ptrace::Tracee;
+use crate::cli::{Format, PidArgs, Via};
+use crate::dump::render::Tally;
+use crate::dump::{DumpTime, TimePolicy, TimeSource};
+use crate::error::Error;
+use crate::offline::{self, LineFeeder};
+use crate::stderr::{self, Stderr};
+use crate::target::{GoBuildInfo, InspectError, ProcessInfo};
+
+/// Set by SIGINT, SIGTERM and SIGHUP while a capture runs.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static INTERRUPT_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    INTERRUPT_SIGNAL.store(sig, Ordering::SeqCst);
+}
+
+/// Catch SIGINT, SIGTERM and SIGHUP: they set a flag that every wait loop checks, so that
+/// the target is restored and released before gorescue exits. No SA_RESTART: a prompt's
+/// read returns EINTR.
+fn catch_interrupts() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to atomics.
+        let _ = unsafe { sigaction(sig, &action) };
+    }
+}
+
+fn interrupted() -> Option<&'static str> {
+    if !INTERRUPTED.load(Ordering::SeqCst) {
+        return None;
+    }
+    Some(match INTERRUPT_SIGNAL.load(Ordering::SeqCst) {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
+    })
+}
+
+/// How the dump will be captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    File,
+    Ptrace,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::File => "file",
+            Method::Ptrace => "ptrace",
+        }
+    }
+}
+
+/// What inspection found, and what gorescue will do.
+pub struct Plan {
+    pub info: ProcessInfo,
+    pub build: Option<GoBuildInfo>,
+    pub stderr: Stderr,
+    pub method: Method,
+    pub why: String,
+    /// Reasons not to go ahead (each one refuses unless --force lifts it).
+    pub blockers: Vec<(String, bool)>,
+    /// Things that change the dump but do not prevent it.
+    pub notes: Vec<String>,
+}
+
+fn inspect_error(e: InspectError) -> Error {
+    match e {
+        InspectError::NoSuchProcess { pid } => Error::NoSuchProcess(pid),
+        InspectError::PermissionDenied { .. } => Error::NotPermitted(e.to_string()),
+        other => Error::Live(other.to_string()),
+    }
+}
+
+/// Inspect the process and decide how to capture its dump. Sends nothing.
+pub fn plan(args: &PidArgs) -> Result<Plan, Error> {
+    let info = ProcessInfo::read(args.pid).map_err(inspect_error)?;
+    let build = info.go_build_info().map_err(inspect_error)?;
+    let stderr = stderr::classify(args.pid, 2).map_err(inspect_error)?;
+    let mut blockers = Vec::new();
+    let mut notes = Vec::new();
+    match &build {
+        None => blockers.push((
+            "it does not look like a Go program (no Go build info in its executable): SIGQUIT would \
+only kill it or make it dump core; --force sends it anyway"
+                .to_string(),
+            true,
+        )),
+        Some(b) => {
+            let secure_prints_nothing = b.version_tuple().is_none_or(|v| v >= (1, 21));
+            if info.secure_mode() && secure_prints_nothing {
+                blockers.push((
+                    format!(
+                        "it runs in secure mode (setuid/setgid or file capabilities): {} prints \
+nothing but 'SIGQUIT: quit' then",
+                        b.go_version
+                    ),
+                    false,
+                ));
+            }
+        }
+    }
+    if info.state.is_gone() {
+        blockers.push((format!("it is {}", info.state.describe()), false));
+    } else if info.state.is_stopped() {
+        blockers.push((
+            format!(
+                "it is {}: it would not print the dump until continued",
+                info.state.describe()
+            ),
+            true,
+        ));
+    }
+    if info.sigquit.ignored {
+        blockers.push((
+            "it ignores SIGQUIT (SIG_IGN): the signal would do nothing".to_string(),
+            false,
+        ));
+    } else if info.sigquit.blocked {
+        blockers.push((
+            "SIGQUIT is blocked in all of its threads: the signal would stay pending".to_string(),
+            true,
+        ));
+    }
+    if let Some(t) = info.tracer_pid {
+        notes.push(format!(
+            "it is already traced by PID {t} ({}): that tracer sees the signal first",
+            stderr::comm(t)
+        ));
+    }
+    if info.traceback_crash() {
+        notes.push(
+            "GOTRACEBACK=crash: the dump gets one extra section per thread, then the process \
+aborts (SIGABRT, exit status 134) and may dump core"
+                .to_string(),
+        );
+    }
+    let (method, why) = choose_method(args.via, &stderr, info.tracer_pid)?;
+    Ok(Plan {
+        info,
+        build,
+        stderr,
+        method,
+        why,
+        blockers,
+        notes,
+    })
+}
+
+fn choose_method(
+    via: Via,
+    stderr: &Stderr,
+    tracer: Option<i32>,
+) -> Result<(Method, String), Error> {
+    let traced = |m: Method| -> Result<(), Error> {
+        if m == Method::Ptrace
+            && let Some(t) = tracer
+        {
+            return Err(Error::Refused(format!(
+                "cannot use ptrace: the process is already traced by PID {t}; detach that tracer first"
+            )));
+        }
+        Ok(())
+    };
+    match (via, stderr) {
+        (Via::File, Stderr::File { .. }) => Ok((
+            Method::File,
+            "--via file: read what the process appends to its stderr file".into(),
+        )),
+        (Via::File, other) => Err(Error::Refused(format!(
+            "--via file needs fd 2 to be a regular file, but it is {}; use --via ptrace",
+            other.describe()
+        ))),
+        (Via::Ptrace, _) => {
+            traced(Method::Ptrace)?;
+            Ok((
+                Method::Ptrace,
+                "--via ptrace: point the process's fd 2 at gorescue's file, then signal it".into(),
+            ))
+        }
+        (Via::Auto, Stderr::File { other_writers, .. }) if other_writers.is_empty() || tracer.is_some() => Ok((
+            Method::File,
+            "fd 2 is a regular file: gorescue reads what the process appends to it, and the file \
+keeps its own copy"
+                .into(),
+        )),
+        (Via::Auto, Stderr::File { .. }) => Ok((
+            Method::Ptrace,
+            "fd 2 is a file that other processes also write to: their lines could interleave \
+with the dump, so gorescue points the process's fd 2 at a file of its own (ptrace)"
+                .into(),
+        )),
+        (Via::Auto, Stderr::Closed) => Err(Error::Refused(
+            "fd 2 of the process is closed: the runtime would write the dump nowhere; --via ptrace \
+gives it a file to write to"
+                .into(),
+        )),
+        (Via::Auto, other) => {
+            traced(Method::Ptrace)?;
+            let copy = match other {
+                Stderr::DevNull => "",
+                _ => "; what it writes is also copied to the original destination afterwards",
+            };
+            Ok((
+                Method::Ptrace,
+                format!(
+                    "fd 2 is {}: gorescue points the process's fd 2 at a file of its own (ptrace) \
+for the dump{copy}",
+                    other.describe()
+                ),
+            ))
+        }
+    }
+}
+
+fn fmt_time(t: SystemTime) -> String {
+    DateTime::<Local>::from(t)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
+}
+
+fn fmt_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h {} min", s / 3600, s / 60 % 60),
+        _ => format!("{} days {} h", s / 86400, s / 3600 % 24),
+    }
+}
+
+impl Plan {
+    /// What gorescue found and what it will do, one fact a line.
+    pub fn describe(&self, save_path: &Path) -> String {
+        let i = &self.info;
+        let mut s = String::new();
+        let exe = i
+            .exe
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "?".into());
+        s += &format!(
+            "process:    {} ({}), {exe}{}\n",
+            i.pid,
+            i.comm,
+            if i.exe_deleted { " (deleted)" } else { "" }
+        );
+        s += &format!(
+            "            {}, {} threads, started {} ({} ago)\n",
+            i.state.describe(),
+            i.threads,
+            fmt_time(i.start_time),
+            fmt_age(i.age())
+        );
+        match &self.build {
+            Some(b) => {
+                s += &format!(
+                    "go:         {}, main module {}\n",
+                    b.go_version,
+                    b.main_path.as_deref().unwrap_or("unknown")
+                )
+            }
+            None => s += "go:         no Go build info found: not a Go program?\n",
+        }
+        s += &format!("stderr:     fd 2 is {}\n", self.stderr.describe());
+        s += &format!(
+            "GOTRACEBACK: {}\n",
+            i.gotraceback
+                .as_deref()
+                .unwrap_or("not set (the normal dump)")
+        );
+        for n in &self.notes {
+            s += &format!("note:       {n}\n");
+        }
+        for (b, _) in &self.blockers {
+            s += &format!("problem:    {b}\n");
+        }
+        s += &format!("capture:    {} ({})\n", self.method.as_str(), self.why);
+        s += &format!("raw dump:   saved to {} (mode 0600)\n", save_path.display());
+        s += if i.traceback_crash() {
+            "effect:     SIGQUIT ends the process: the Go runtime prints every goroutine's stack \
+and aborts (exit status 134)\n"
+        } else {
+            "effect:     SIGQUIT ends the process: the Go runtime prints every goroutine's stack \
+and exits with status 2\n"
+        };
+        s
+    }
+}
+
+/// The default place for raw captures: /var/lib/gorescue as root, else
+/// $XDG_STATE_HOME/gorescue (~/.local/state/gorescue).
+pub fn default_save_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/gorescue");
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("gorescue");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+    PathBuf::from(home).join(".local/state/gorescue")
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The raw capture file: created under a temporary name (0600), renamed into place when done.
+struct RawFile {
+    dir: PathBuf,
+    tmp: PathBuf,
+    path: PathBuf,
+    file: File,
+    kept: bool,
+}
+
+impl RawFile {
+    fn create(dir: &Path, name: &str) -> Result<RawFile, Error> {
+        let err = |what: &str, e: io::Error| {
+            Error::Live(format!(
+                "cannot {what} {}: {e}; choose another with --save-dir",
+                dir.display()
+            ))
+        };
+        fs::create_dir_all(dir).map_err(|e| err("create the save directory", e))?;
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+        let tmp = dir.join(format!(".{name}.part"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| err("create a file in", e))?;
+        Ok(RawFile {
+            dir: dir.to_path_buf(),
+            path: dir.join(name),
+            tmp,
+            file,
+            kept: false,
+        })
+    }
+
+    /// Give the file its final name (atomically) once its bytes are on disk.
+    fn keep(&mut self) -> io::Result<()> {
+        self.file.sync_all()?;
+        fs::rename(&self.tmp, &self.path)?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for RawFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            // Nothing was captured: leave no empty file behind.
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// What a capture produced.
+struct Captured {
+    bytes: u64,
+    first_bytes_at: Option<DateTime<FixedOffset>>,
+    exited: bool,
+    interrupted: Option<&'static str>,
+    timed_out: bool,
+    /// For the file method: other writers' bytes may be mixed in.
+    note: Option<String>,
+}
+
+const POLL: Duration = Duration::from_millis(20);
+
+/// Copy what the process appends to `src` (from `offset`) into `raw` until the process has
+/// exited and nothing more comes, or no byte arrives for `timeout`.
+fn follow(
+    pidfd: &PidFd,
+    mut src: File,
+    offset: u64,
+    raw: &mut File,
+    forward: Option<&mut File>,
+    timeout: Duration,
+) -> io::Result<Captured> {
+    src.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    let mut first = None;
+    let mut last_progress = Instant::now();
+    let mut forward = forward;
+    loop {
+        let exited = !pidfd.is_alive();
+        let n = src.read(&mut buf)?;
+        if n > 0 {
+            if first.is_none() {
+                first = Some(Local::now().fixed_offset());
+            }
+            raw.write_all(&buf[..n])?;
+            if let Some(f) = forward.as_deref_mut() {
+                let _ = f.write_all(&buf[..n]);
+            }
+            total += n as u64;
+            last_progress = Instant::now();
+            continue;
+        }
+        if exited {
+            return Ok(Captured {
+                bytes: total,
+                first_bytes_at: first,
+                exited: true,
+                interrupted: None,
+                timed_out: false,
+                note: None,
+            });
+        }
+        if let Some(sig) = interrupted() {
+            return Ok(Captured {
+                bytes: total,
+                first_bytes_at: first,
+                exited: false,
+                interrupted: Some(sig),
+                timed_out: false,
+                note: None,
+            });
+        }
+        if last_progress.elapsed() >= timeout {
+            return Ok(Captured {
+                bytes: total,
+                first_bytes_at: first,
+                exited: false,
+                interrupted: None,
+                timed_out: true,
+                note: None,
+            });
+        }
+        let _ = pidfd.wait_exit(Some(POLL));
+    }
+}
+
+/// Ask on the terminal; the default is no.
+fn confirm(plan: &Plan) -> Result<(), Error> {
+    let stdin = io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::Refused(
+            "not sending SIGQUIT without confirmation: standard input is not a terminal; add --yes \
+to go ahead, or --dry-run to only look"
+                .into(),
+        ));
+    }
+    eprint!(
+        "Send SIGQUIT to {} ({})? This ends the process. [y/N] ",
+        plan.info.pid, plan.info.comm
+    );
+    let _ = io::stderr().flush();
+    // Read the answer with read(2) itself: std retries on EINTR, and a Ctrl-C at the prompt
+    // must end it.
+    let mut line = Vec::new();
+    loop {
+        let mut b = [0u8; 1];
+        // SAFETY: reading into a 1-byte buffer we own.
+        let n = unsafe { libc::read(0, b.as_mut_ptr().cast(), 1) };
+        if let Some(sig) = interrupted() {
+            return Err(Error::Interrupted(format!(
+                "{sig} at the prompt: nothing was sent"
+            )));
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::Live(format!("cannot read the answer: {e}")));
+        }
+        if n == 0 || b[0] == b'\n' {
+            break;
+        }
+        line.push(b[0]);
+    }
+    match String::from_utf8_lossy(&line).trim() {
+        "y" | "Y" | "yes" | "Yes" | "YES" => Ok(()),
+        _ => Err(Error::Refused("not confirmed: nothing was sent".into())),
+    }
+}
+
+/// `gorescue pid`.
+pub fn pid(args: &PidArgs, out: Box<dyn Write>) -> Result<Tally, Error> {
+    catch_interrupts();
+    let plan = plan(args)?;
+    let dir = args.save_dir.clone().unwrap_or_else(default_save_dir);
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    let name = format!(
+        "{}-{}-{stamp}.dump",
+        sanitize(&plan.info.comm),
+        plan.info.pid
+    );
+    eprint!("{}", plan.describe(&dir.join(&name)));
+    let refusing: Vec<&str> = plan
+        .blockers
+        .iter()
+        .filter(|(_, forceable)| !(*forceable && args.force))
+        .map(|(b, _)| b.as_str())
+        .collect();
+    if args.dry_run {
+        eprintln!("dry run: nothing was sent");
+        return Ok(Tally::default());
+    }
+    if let Some(first) = refusing.first() {
+        return Err(Error::Refused(format!(
+            "not signalling PID {}: {first}",
+            plan.info.pid
+        )));
+    }
+    if !args.yes {
+        confirm(&plan)?;
+    }
+    if let Some(sig) = interrupted() {
+        return Err(Error::Interrupted(format!(
+            "{sig} before the signal: nothing was sent"
+        )));
+    }
+
+    let pidfd = PidFd::open(plan.info.pid).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => Error::TargetExited(format!(
+            "PID {} exited before it was signalled",
+            plan.info.pid
+        )),
+        _ => Error::Live(format!("pidfd_open({}): {e}", plan.info.pid)),
+    })?;
+    // The PID could have been reused between the inspection and pidfd_open.
+    let again = ProcessInfo::read(plan.info.pid).map_err(inspect_error)?;
+    if again.start_time != plan.info.start_time {
+        return Err(Error::TargetExited(format!(
+            "PID {} is no longer the process inspected (it exited and the PID was reused): nothing was sent",
+            plan.info.pid
+        )));
+    }
+    let mut raw = RawFile::create(&dir, &name)?;
+    let sent_at = Local::now().fixed_offset();
+    let captured = match plan.method {
+        Method::File => capture_file(&plan, &pidfd, &mut raw, args.timeout)?,
+        Method::Ptrace => capture_ptrace(&plan, &pidfd, &mut raw, args.timeout)?,
+    };
+    finish(args, &plan, &pidfd, raw, captured, sent_at, out)
+}
+
+fn signal(plan: &Plan, pidfd: &PidFd) -> Result<(), Error> {
+    pidfd
+        .send_signal(libc::SIGQUIT)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ESRCH) => Error::TargetExited(format!(
+                "PID {} exited before it was signalled",
+                plan.info.pid
+            )),
+            Some(libc::EPERM) => Error::NotPermitted(format!(
+                "not permitted to signal PID {}: run as root, or with CAP_KILL",
+                plan.info.pid
+            )),
+            _ => Error::Live(format!(
+                "pidfd_send_signal(SIGQUIT) to {}: {e}",
+                plan.info.pid
+            )),
+        })?;
+    eprintln!("sent SIGQUIT to {} ({})", plan.info.pid, plan.info.comm);
+    Ok(())
+}
+
+fn capture_file(
+    plan: &Plan,
+    pidfd: &PidFd,
+    raw: &mut RawFile,
+    timeout: Duration,
+) -> Result<Captured, Error> {
+    // Through /proc/PID/fd/2, so that a deleted file works too. Armed before the signal.
+    let fd_path = format!("/proc/{}/fd/2", plan.info.pid);
+    let src =
+        File::open(&fd_path).map_err(|e| Error::Live(format!("cannot open {fd_path}: {e}")))?;
+    let offset = src.metadata().map(|m| m.len()).unwrap_or(0);
+    signal(plan, pidfd)?;
+    let mut c = follow(pidfd, src, offset, &mut raw.file, None, timeout)
+        .map_err(|e| Error::Live(format!("reading {fd_path}: {e}")))?;
+    if let Stderr::File { other_writers, .. } = &plan.stderr
+        && !other_writers.is_empty()
+    {
+        c.note = Some(format!(
+            "other processes write to the same file ({}): their lines may be mixed into the \
+capture; the parser keeps only the dump's lines",
+            other_writers
+                .iter()
+                .map(|(p, c)| format!("{p} ({c})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(c)
+}
+
+/// Writes to the raw file and, where there is one, to a copy of the original fd 2.
+struct Tee<'a> {
+    raw: &'a mut File,
+    forward: Option<&'a mut File>,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.raw.write_all(buf)?;
+        if let Some(f) = self.forward.as_deref_mut() {
+            // The original reader's copy is best effort: a closed pipe must not cost the dump.
+            if f.write_all(buf).is_err() {
+                self.forward = None;
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.raw.flush()
+    }
+}
+
+/// Point the target's fd 2 at a memfd (ptrace), signal it while it is still frozen, let it go,
+/// and drain the memfd into the raw file as the runtime writes. A memfd needs no path the
+/// target could be denied, and its pages are freed as they are drained.
+fn capture_ptrace(
+    plan: &Plan,
+    pidfd: &PidFd,
+    raw: &mut RawFile,
+    timeout: Duration,
+) -> Result<Captured, Error> {
+    use crate::capture::ptrace::Error as PtraceError;
+    // A copy of the original fd 2, so that its reader (pipe, tty, socket) still gets the dump.
+    let mut forward: Option<File> = match plan.stderr {
+        Stderr::DevNull | Stderr::Closed => None,
+        _ => pidfd.getfd(2).ok().map(File::from),
+    };
+    let ptrace_err = |e: PtraceError| match e {
+        PtraceError::Gone { pid } => Error::TargetExited(format!(
+            "PID {pid} exited before the capture was set up: nothing was sent"
+        )),
+        PtraceError::NotPermitted { .. } => Error::NotPermitted(format!(
+            "{e}: {}",
+            crate::target::process::permission_hint(crate::target::process::ptrace_scope())
+        )),
+        other => Error::Live(format!("{other}; nothing was sent")),
+    };
+    let (redirect, mut memfd) = {
+        let mut tracee = Tracee::seize_pidfd(pidfd, Duration::from_secs(5)).map_err(ptrace_err)?;
+        if let Some(sig) = interrupted() {
+            // Dropping the tracee detaches: nothing changed.
+            drop(tracee);
+            return Err(Error::Interrupted(format!(
+                "{sig} before the signal: nothing was sent"
+            )));
+        }
+        let (redirect, memfd) = tracee
+            .redirect_fd_to_memfd(2, "gorescue-dump")
+            .map_err(ptrace_err)?;
+        // Signal while every thread is still stopped: any error before this point drops the
+        // tracee, which puts fd 2 back. The signal is delivered once the threads resume.
+        signal(plan, pidfd)?;
+        redirect.keep(&mut tracee);
+        tracee.detach().map_err(ptrace_err)?;
+        (redirect, memfd)
+    };
+    let mut out = Tee {
+        raw: &mut raw.file,
+        forward: forward.as_mut(),
+    };
+    let mut c = Captured {
+        bytes: 0,
+        first_bytes_at: None,
+        exited: false,
+        interrupted: None,
+        timed_out: false,
+        note: None,
+    };
+    let mut last_progress = Instant::now();
+    loop {
+        let exited = !pidfd.is_alive();
+        let n = memfd
+            .drain(&mut out)
+            .map_err(|e| Error::Live(format!("reading the capture: {e}")))?;
+        if n > 0 {
+            c.first_bytes_at
+                .get_or_insert_with(|| Local::now().fixed_offset());
+            c.bytes += n;
+            last_progress = Instant::now();
+        }
+        if exited {
+            c.exited = true;
+            break;
+        }
+        if let Some(sig) = interrupted() {
+            c.interrupted = Some(sig);
+            break;
+        }
+        if last_progress.elapsed() >= timeout {
+            c.timed_out = true;
+            break;
+        }
+        let _ = pidfd.wait_exit(Some(POLL));
+    }
+    if !c.exited && c.bytes == 0 {
+        // No dump came (the program may handle SIGQUIT itself): give fd 2 back.
+        match Tracee::seize_pidfd(pidfd, Duration::from_secs(5)) {
+            Ok(mut t) => {
+                if let Err(e) = redirect.restore(&mut t) {
+                    eprintln!(
+                        "gorescue: warning: could not give PID {} its fd 2 back: {e}",
+                        plan.info.pid
+                    );
+                }
+            }
+            Err(e) => eprintln!(
+                "gorescue: warning: could not give PID {} its fd 2 back: {e}",
+                plan.info.pid
+            ),
+        }
+    }
+    Ok(c)
+}
+
+fn finish(
+    args: &PidArgs,
+    plan: &Plan,
+    pidfd: &PidFd,
+    mut raw: RawFile,
+    c: Captured,
+    sent_at: DateTime<FixedOffset>,
+    out: Box<dyn Write>,
+) -> Result<Tally, Error> {
+    if c.bytes == 0 {
+        let state = match ProcessInfo::read(plan.info.pid) {
+            Ok(i) if pidfd.is_alive() => format!("it is still running ({})", i.state.describe()),
+            _ => "it has exited".to_string(),
+        };
+        return Err(match (c.interrupted, c.exited) {
+            (Some(sig), _) => Error::Interrupted(format!(
+                "{sig} while waiting for the dump; no dump bytes had arrived; {state}"
+            )),
+            (None, true) => Error::TargetExited(format!(
+                "PID {} exited without printing a dump (did it catch SIGQUIT with signal.Notify and exit?)",
+                plan.info.pid
+            )),
+            (None, false) => Error::NoDump {
+                path: None,
+                hint: format!(
+                    ": no dump arrived within {} of SIGQUIT; the program may catch SIGQUIT itself \
+(signal.Notify); {state}",
+                    humantime::format_duration(args.timeout)
+                ),
+            },
+        });
+    }
+    raw.keep().map_err(|e| {
+        Error::Live(format!(
+            "cannot save the raw dump to {}: {e}",
+            raw.path.display()
+        ))
+    })?;
+    eprintln!(
+        "saved the raw dump ({} bytes) to {}",
+        c.bytes,
+        raw.path.display()
+    );
+    if let Some(n) = &c.note {
+        eprintln!("note: {n}");
+    }
+    let time = c.first_bytes_at.unwrap_or(sent_at);
+    let policy = TimePolicy {
+        argument: Some(DumpTime {
+            time,
+            source: TimeSource::Capture,
+        }),
+        fallback: None,
+    };
+    let mut capture = serde_json::Map::new();
+    capture.insert("method".into(), plan.method.as_str().into());
+    capture.insert("pid".into(), plan.info.pid.into());
+    capture.insert(
+        "exe".into(),
+        plan.info
+            .exe
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .into(),
+    );
+    capture.insert(
+        "go_version".into(),
+        plan.build.as_ref().map(|b| b.go_version.clone()).into(),
+    );
+    capture.insert(
+        "stderr".into(),
+        serde_json::json!({
+            "kind": plan.stderr.kind(),
+            "path": plan.stderr.path().map(|p| p.display().to_string()),
+        }),
+    );
+    capture.insert("raw_file".into(), raw.path.display().to_string().into());
+    let tally = render_saved(args, &raw.path, policy, capture, out)?;
+    if let Some(sig) = c.interrupted {
+        return Err(Error::Interrupted(format!(
+            "{sig} during the capture: what arrived was saved to {} and printed",
+            raw.path.display()
+        )));
+    }
+    if c.timed_out {
+        return Err(Error::Live(format!(
+            "no new dump bytes for {}: the capture stopped early; what arrived was saved to {}",
+            humantime::format_duration(args.timeout),
+            raw.path.display()
+        )));
+    }
+    if tally.incomplete > 0 || tally.dumps == 0 {
+        return Err(Error::TargetExited(format!(
+            "PID {} exited before its dump was complete; what arrived was saved to {}",
+            plan.info.pid,
+            raw.path.display()
+        )));
+    }
+    Ok(tally)
+}
+
+fn render_saved(
+    args: &PidArgs,
+    path: &Path,
+    policy: TimePolicy,
+    capture: serde_json::Map<String, serde_json::Value>,
+    out: Box<dyn Write>,
+) -> Result<Tally, Error> {
+    let opts = offline::options(&args.render);
+    let file = File::open(path).map_err(|e| Error::Read {
+        path: Some(path.to_path_buf()),
+        source: e,
+    })?;
+    let (out, tmp_out): (Box<dyn Write>, Option<(PathBuf, PathBuf)>) = match &args.output {
+        None => (out, None),
+        Some(p) => {
+            let tmp = p.with_file_name(format!(
+                ".{}.part",
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| Error::Live(format!("cannot write {}: {e}", tmp.display())))?;
+            (Box::new(io::BufWriter::new(f)), Some((tmp, p.clone())))
+        }
+    };
+    let mut r: Box<dyn crate::dump::render::Renderer> = match args.render.format {
+        Format::Json => {
+            let mut j = crate::dump::render::JsonRenderer::new(out, opts);
+            j.extra = Some(
+                [("capture".to_string(), serde_json::Value::Object(capture))]
+                    .into_iter()
+                    .collect(),
+            );
+            Box::new(j)
+        }
+        f => offline::renderer(f, out, opts),
+    };
+    let reference = Local::now().fixed_offset();
+    let mut feeder = LineFeeder::new(policy, reference);
+    feeder.feed_all(file, r.as_mut()).map_err(Error::Write)?;
+    let tally = r.finish().map_err(Error::Write)?;
+    if let Some((tmp, p)) = tmp_out {
+        fs::rename(&tmp, &p)
+            .map_err(|e| Error::Live(format!("cannot write {}: {e}", p.display())))?;
+    }
+    Ok(tally)
+}
