@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -353,8 +353,12 @@ impl RawFile {
                 dir.display()
             ))
         };
-        fs::create_dir_all(dir).map_err(|e| err("create the save directory", e))?;
-        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+        // A directory gorescue creates is 0700; an existing one keeps its mode.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| err("create the save directory", e))?;
         let tmp = dir.join(format!(".{name}.part"));
         let file = OpenOptions::new()
             .read(true)
@@ -406,68 +410,48 @@ struct Captured {
 
 const POLL: Duration = Duration::from_millis(20);
 
-/// Copy what the process appends to `src` (from `offset`) into `raw` until the process has
-/// exited and nothing more comes, or no byte arrives for `timeout`.
-fn follow(
+/// Collect the dump: call `pull` (which moves whatever new bytes there are into the raw
+/// file and returns how many) until the process has exited and nothing more comes, gorescue
+/// is interrupted, or no byte arrives for `timeout`.
+fn collect(
     pidfd: &PidFd,
-    mut src: File,
-    offset: u64,
-    raw: &mut File,
-    forward: Option<&mut File>,
     timeout: Duration,
+    mut pull: impl FnMut() -> io::Result<u64>,
 ) -> io::Result<Captured> {
-    src.seek(SeekFrom::Start(offset))?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    let mut first = None;
+    let mut c = Captured {
+        bytes: 0,
+        first_bytes_at: None,
+        exited: false,
+        interrupted: None,
+        timed_out: false,
+        note: None,
+    };
     let mut last_progress = Instant::now();
-    let mut forward = forward;
     loop {
+        // Look before pulling: bytes written before the exit are all there to pull.
         let exited = !pidfd.is_alive();
-        let n = src.read(&mut buf)?;
+        let n = pull()?;
         if n > 0 {
-            if first.is_none() {
-                first = Some(Local::now().fixed_offset());
-            }
-            raw.write_all(&buf[..n])?;
-            if let Some(f) = forward.as_deref_mut() {
-                let _ = f.write_all(&buf[..n]);
-            }
-            total += n as u64;
+            c.first_bytes_at
+                .get_or_insert_with(|| Local::now().fixed_offset());
+            c.bytes += n;
             last_progress = Instant::now();
-            continue;
         }
         if exited {
-            return Ok(Captured {
-                bytes: total,
-                first_bytes_at: first,
-                exited: true,
-                interrupted: None,
-                timed_out: false,
-                note: None,
-            });
+            c.exited = true;
+            return Ok(c);
         }
         if let Some(sig) = interrupted() {
-            return Ok(Captured {
-                bytes: total,
-                first_bytes_at: first,
-                exited: false,
-                interrupted: Some(sig),
-                timed_out: false,
-                note: None,
-            });
+            c.interrupted = Some(sig);
+            return Ok(c);
         }
-        if last_progress.elapsed() >= timeout {
-            return Ok(Captured {
-                bytes: total,
-                first_bytes_at: first,
-                exited: false,
-                interrupted: None,
-                timed_out: true,
-                note: None,
-            });
+        if n == 0 {
+            if last_progress.elapsed() >= timeout {
+                c.timed_out = true;
+                return Ok(c);
+            }
+            let _ = pidfd.wait_exit(Some(POLL));
         }
-        let _ = pidfd.wait_exit(Some(POLL));
     }
 }
 
@@ -606,12 +590,26 @@ fn capture_file(
 ) -> Result<Captured, Error> {
     // Through /proc/PID/fd/2, so that a deleted file works too. Armed before the signal.
     let fd_path = format!("/proc/{}/fd/2", plan.info.pid);
-    let src =
+    let mut src =
         File::open(&fd_path).map_err(|e| Error::Live(format!("cannot open {fd_path}: {e}")))?;
-    let offset = src.metadata().map(|m| m.len()).unwrap_or(0);
-    signal(plan, pidfd)?;
-    let mut c = follow(pidfd, src, offset, &mut raw.file, None, timeout)
+    // Only what is appended from now on is the dump.
+    src.seek(SeekFrom::End(0))
         .map_err(|e| Error::Live(format!("reading {fd_path}: {e}")))?;
+    signal(plan, pidfd)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let raw_file = &mut raw.file;
+    let mut c = collect(pidfd, timeout, || {
+        let mut total = 0u64;
+        loop {
+            let n = src.read(&mut buf)?;
+            if n == 0 {
+                return Ok(total);
+            }
+            raw_file.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    })
+    .map_err(|e| Error::Live(format!("reading {fd_path}: {e}")))?;
     if let Stderr::File { other_writers, .. } = &plan.stderr
         && !other_writers.is_empty()
     {
@@ -698,40 +696,8 @@ fn capture_ptrace(
         raw: &mut raw.file,
         forward: forward.as_mut(),
     };
-    let mut c = Captured {
-        bytes: 0,
-        first_bytes_at: None,
-        exited: false,
-        interrupted: None,
-        timed_out: false,
-        note: None,
-    };
-    let mut last_progress = Instant::now();
-    loop {
-        let exited = !pidfd.is_alive();
-        let n = memfd
-            .drain(&mut out)
-            .map_err(|e| Error::Live(format!("reading the capture: {e}")))?;
-        if n > 0 {
-            c.first_bytes_at
-                .get_or_insert_with(|| Local::now().fixed_offset());
-            c.bytes += n;
-            last_progress = Instant::now();
-        }
-        if exited {
-            c.exited = true;
-            break;
-        }
-        if let Some(sig) = interrupted() {
-            c.interrupted = Some(sig);
-            break;
-        }
-        if last_progress.elapsed() >= timeout {
-            c.timed_out = true;
-            break;
-        }
-        let _ = pidfd.wait_exit(Some(POLL));
-    }
+    let c = collect(pidfd, timeout, || memfd.drain(&mut out))
+        .map_err(|e| Error::Live(format!("reading the capture: {e}")))?;
     if !c.exited && c.bytes == 0 {
         // No dump came (the program may handle SIGQUIT itself): give fd 2 back.
         match Tracee::seize_pidfd(pidfd, Duration::from_secs(5)) {

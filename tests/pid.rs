@@ -98,6 +98,13 @@ fn stderr_to_a_file() {
         let mut p = Proc::start(&bin, &["-mode", "wedge"], Stderr::File(log.clone()), &[]);
         let v = capture(&mut p, &dir, &[], "file");
         assert_eq!(v["dumps"][0]["capture"]["stderr"]["kind"], "file");
+        // A save directory gorescue creates is 0700.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("save"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{ver}");
         // Only read: the file keeps its own copy of the dump, after what was there.
         let text = std::fs::read(&log).unwrap();
         assert!(
@@ -119,6 +126,10 @@ fn stderr_to_a_deleted_file() {
     let (_, go) = goprog::toolchains().pop().unwrap();
     let bin = goprog::dumpprog(&go, false);
     let dir = scratch("deleted");
+    // An existing save directory keeps its mode.
+    std::fs::create_dir(dir.join("save")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("save"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let log = dir.join("gone.log");
     let mut p = Proc::start(&bin, &["-mode", "wedge"], Stderr::File(log.clone()), &[]);
     std::fs::remove_file(&log).unwrap();
@@ -133,6 +144,11 @@ fn stderr_to_a_deleted_file() {
         String::from_utf8_lossy(&dry.stderr)
     );
     capture(&mut p, &dir, &[], "file");
+    let mode = std::fs::metadata(dir.join("save"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
 }
 
 #[test]
