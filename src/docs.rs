@@ -6,7 +6,7 @@
 //! NAME, DESCRIPTION, OPTIONS and each command's description and options are rendered by
 //! clap_mangen; the synopses are built here from clap's view of the arguments (clap_mangen's
 //! leave out the option values). The sections about times, JSON, examples, exit status (from
-//! [`crate::error::exit`]) and so on are written here.
+//! [`crate::error::exit`]), files, security and so on are written here.
 //!
 //! The page is plain ASCII, has no line longer than 80 bytes, and uses only what both groff
 //! and mandoc know (`.TH .SH .SS .PP .TP .IP .RS .RE .EX .EE .br .sp .nh .ad .nr`);
@@ -112,6 +112,7 @@ pub fn man_page() -> Vec<u8> {
         exit_status(),
         environment(),
         files(),
+        security(),
         see_also(),
     ] {
         page.push_str(&render_roff(&section));
@@ -343,18 +344,31 @@ impl Page {
 fn description_extra() -> Roff {
     Page::new()
         .p([
+            bold("annotate"),
+            roman(" and "),
+            bold("strace"),
             roman(
-                "The commands read what a Go program already printed: a saved dump, a log that \
-             holds one, or the log of strace(1) attached to the program while it was sent \
-             SIGQUIT. They do not signal or trace anything themselves. Commands that capture \
-             a dump from a live process (",
+                " read what a Go program already printed: a saved dump, a log that holds one, \
+             or the log of strace(1) attached to the program while it was sent SIGQUIT. They \
+             do not signal or trace anything themselves.",
             ),
+        ])
+        .p([
             bold("pid"),
-            roman(", "),
+            roman(
+                " captures the dump of a running process: it inspects the process, says what \
+             it will do and asks, sends SIGQUIT (which ends the process), and collects what \
+             the Go runtime prints, either from the file that the process's stderr goes to, \
+             or, by ptrace, from a memory file of gorescue's that the process's fd 2 is \
+             pointed at while it dumps (see SECURITY). The raw capture is saved before \
+             anything parses it, then annotated as by ",
+            ),
+            bold("annotate"),
+            roman(". The commands "),
             bold("unit"),
-            roman(", "),
+            roman(" (a systemd service by name) and "),
             bold("journal"),
-            roman(") are planned and not yet available."),
+            roman(" (the dump out of the journal) are planned and not yet available."),
         ])
         .p([roman(
             "The text output keeps every line of the dump exactly as it was, adds to each \
@@ -401,6 +415,17 @@ fn times() -> Roff {
             [roman(
                 "given on the command line; it wins over anything in the input.",
             )],
+        )
+        .tp(
+            [roman("the capture clock")],
+            [
+                roman("with "),
+                bold("pid"),
+                roman(
+                    ": the moment the dump's first bytes reached gorescue, a fraction of a \
+                 second after the signal (labelled capture).",
+                ),
+            ],
         )
         .tp(
             [roman("journal timestamps")],
@@ -466,12 +491,84 @@ fn output() -> Roff {
              minutes, null when either is unknown. A dump is complete when its end was seen. \
              Goroutines appear in the order of the input.",
         )])
+        .p([
+            roman("The dumps that "),
+            bold("pid"),
+            roman(
+                " captured also carry, after dump_time_source, an object that says how and \
+             from where:",
+            ),
+        ])
+        .ex(&[
+            "\"capture\": {\"method\": \"file\" | \"ptrace\", \"pid\": int,",
+            "            \"exe\": str | null, \"go_version\": str | null,",
+            "            \"stderr\": {\"kind\": str, \"path\": str | null},",
+            "            \"raw_file\": str}",
+        ])
+        .p([roman(
+            "stderr.kind is file, pipe, tty, null, journal, socket, other or closed: where \
+             fd 2 went before the capture. raw_file is the saved raw capture (see FILES).",
+        )])
         .done()
 }
 
 fn examples() -> Roff {
     Page::new()
         .sh("EXAMPLES")
+        .ss("Capturing a dump from a running process")
+        .example(
+            [roman(
+                "A desktop program started by the X session has been stuck for hours. Its \
+                 stderr goes to ~/.xsession-errors (ls -l /proc/PID/fd/2 tells where a \
+                 process's stderr goes). gorescue sees that fd 2 is a regular file, shows \
+                 what it found and asks; once confirmed it sends SIGQUIT, reads what the \
+                 program appends to the file until it has exited, and annotates that, dated \
+                 by the capture clock. The file keeps its own copy of the dump:",
+            )],
+            &["ls -l /proc/PID/fd/2", "sudo gorescue pid PID"],
+        )
+        .example(
+            [roman(
+                "A service whose stderr is /dev/null (StandardError=null), signalled from a \
+                 script, so without a prompt (--yes). gorescue freezes the process with \
+                 ptrace, points its fd 2 at a memory file (memfd) of gorescue's, sends \
+                 SIGQUIT through a pidfd while the process is still frozen, and lets it go; \
+                 the runtime then writes the dump at full speed, and gorescue drains it into \
+                 the raw capture file. When fd 2 is a pipe, a tty or a socket (the journal) \
+                 instead, its reader still gets a copy of the dump:",
+            )],
+            &["sudo gorescue pid $(systemctl show -P MainPID myservice) --yes"],
+        )
+        .example(
+            [roman(
+                "See what gorescue finds and what it would do (the Go version, where fd 2 \
+                 goes, the capture method, GOTRACEBACK, anything that would prevent the \
+                 dump), without sending anything:",
+            )],
+            &["sudo gorescue pid PID --dry-run"],
+        )
+        .example(
+            [roman(
+                "Write the capture as JSON to a file (written atomically, mode 0600) instead \
+                 of the annotated text to standard output:",
+            )],
+            &["sudo gorescue pid PID --yes --format json -o dump.json"],
+        )
+        .example(
+            [roman(
+                "Every capture is first saved unchanged, as \
+                 /var/lib/gorescue/COMM-PID-TIME.dump when gorescue runs as root, mode 0600 \
+                 (see FILES), and gorescue prints where; --save-dir DIR keeps it in DIR \
+                 instead. gorescue annotate reads the file again later, for example grouped; \
+                 TIME in its name is the capture time in UTC, which --at takes:",
+            )],
+            &[
+                "sudo ls -l /var/lib/gorescue",
+                "sudo gorescue annotate --group --at 2026-11-28T09:35:00Z \\",
+                "    /var/lib/gorescue/myservice-1234-20261128T093500Z.dump",
+            ],
+        )
+        .ss("Reading a dump that was already printed")
         .example(
             [roman(
                 "Annotate a dump someone saved (the times are computed from the file's \
@@ -490,11 +587,10 @@ fn examples() -> Roff {
         )
         .example(
             [roman(
-                "A desktop program started by the X session writes its stderr to \
-                 ~/.xsession-errors (ls -l /proc/PID/fd/2 tells where a process's stderr \
-                 goes). Send SIGQUIT, then annotate the file, which may hold other output \
-                 and the dumps of earlier runs too; pass the time of the kill, since the \
-                 file's modification time is only an upper bound:",
+                "The program was sent SIGQUIT by hand and its dump is in \
+                 ~/.xsession-errors, which may hold other output and the dumps of earlier \
+                 runs too; pass the time of the kill, since the file's modification time is \
+                 only an upper bound:",
             )],
             &[
                 "t=$(date -Iseconds); kill -QUIT PID; sleep 1",
@@ -503,11 +599,12 @@ fn examples() -> Roff {
         )
         .example(
             [roman(
-                "The program's stderr goes nowhere useful, or nobody knows where (even \
-                 /dev/null): as root, attach strace to the process to log its write(2) calls \
-                 while it dumps (strace exits with the process), then reassemble the dump \
-                 from the log. -s 65536 keeps strace from cutting the strings, -tt puts the \
-                 dump time in the log, and -f follows every thread:",
+                "Without gorescue pid, the dump of a process whose stderr goes nowhere \
+                 useful can be had with strace: as root, attach strace to the process to \
+                 log its write(2) calls while it dumps (strace exits with the process), then \
+                 reassemble the dump from the log. -s 65536 keeps strace from cutting the \
+                 strings, -tt puts the dump time in the log, and -f follows every thread \
+                 (this stops the process at every write: a big dump takes minutes):",
             )],
             &[
                 "strace -f -tt -s 65536 -e trace=write -p PID -o /tmp/strace.log &",
@@ -563,12 +660,17 @@ fn exit_status() -> Roff {
             [code(exit::OK)],
             [roman(
                 "Success: at least one dump was found and printed (a dump cut off before its end \
-             is printed too, with a warning on standard error).",
+             is printed too, with a warning on standard error). With pid: the whole dump was \
+             captured, saved and printed.",
             )],
         )
         .tp(
             [code(exit::FAILURE)],
-            [roman("Failure, such as an error writing the output.")],
+            [roman(
+                "Failure, such as an error writing the output. With pid also: the raw capture \
+             cannot be saved, a system call failed unexpectedly, or the dump stopped coming \
+             for --timeout after part of it had arrived (that part is saved and printed).",
+            )],
         )
         .tp(
             [code(exit::USAGE)],
@@ -586,7 +688,52 @@ fn exit_status() -> Roff {
         )
         .tp(
             [code(exit::NO_DUMP)],
-            [roman("The input is empty, or holds no goroutine dump.")],
+            [roman(
+                "The input is empty, or holds no goroutine dump. With pid: no dump arrived \
+             within --timeout of SIGQUIT; the program may catch SIGQUIT itself \
+             (signal.Notify), and the process's state now is reported.",
+            )],
+        )
+        .tp(
+            [code(exit::NO_PROCESS)],
+            [roman("pid: there is no process with that PID.")],
+        )
+        .tp(
+            [code(exit::NOT_PERMITTED)],
+            [roman(
+                "pid: not permitted to inspect, trace or signal the process. The message says \
+             what is needed (root, or CAP_SYS_PTRACE and CAP_KILL) and the value of \
+             kernel.yama.ptrace_scope; see SECURITY.",
+            )],
+        )
+        .tp(
+            [code(exit::REFUSED)],
+            [roman(
+                "pid: refused, and nothing was sent: the answer to the prompt was not yes; \
+             standard input is not a terminal and --yes was not given; the process does not \
+             look like a Go program (--force sends anyway); it runs in secure mode (setuid, \
+             setgid or file capabilities: Go 1.21 and later print no dump then); it ignores \
+             SIGQUIT, or blocks it in every thread (--force sends anyway); it is stopped \
+             (--force sends anyway) or a zombie; or the capture method cannot be used (it is \
+             already traced and ptrace is needed, --via file but fd 2 is not a regular file, \
+             fd 2 is closed).",
+            )],
+        )
+        .tp(
+            [code(exit::TARGET_EXITED)],
+            [roman(
+                "pid: the process exited before it was signalled (or its PID was reused), or \
+             during the capture before its dump was complete, or without printing a dump. \
+             What arrived is saved and printed.",
+            )],
+        )
+        .tp(
+            [code(exit::INTERRUPTED)],
+            [roman(
+                "pid: gorescue was interrupted by SIGINT, SIGTERM or SIGHUP. Before the signal, \
+             nothing was sent and the process is released unchanged; after it, what had \
+             arrived, if anything, is saved and printed. The process is never left stopped or traced.",
+            )],
         )
         .done()
 }
@@ -601,22 +748,141 @@ fn environment() -> Roff {
              offset is read. --utc shows UTC instead.",
             )],
         )
+        .tp(
+            [bold("XDG_STATE_HOME")],
+            [roman(
+                "When pid does not run as root, it saves raw captures in \
+             $XDG_STATE_HOME/gorescue if the variable is set and not empty.",
+            )],
+        )
+        .tp(
+            [bold("HOME")],
+            [roman(
+                "Otherwise (not root, no XDG_STATE_HOME), raw captures go to \
+             $HOME/.local/state/gorescue.",
+            )],
+        )
         .done()
 }
 
 fn files() -> Roff {
     Page::new()
         .sh("FILES")
+        .tp(
+            [italic("/var/lib/gorescue/")],
+            [roman("Where pid saves raw captures when it runs as root.")],
+        )
+        .tp(
+            [italic("$XDG_STATE_HOME/gorescue/")],
+            [roman(
+                "Where pid saves raw captures otherwise (~/.local/state/gorescue/ when \
+             XDG_STATE_HOME is not set).",
+            )],
+        )
         .p([roman(
-            "gorescue reads no configuration or other file by default: only the file given \
-             on the command line, or standard input.",
+            "--save-dir chooses another directory. A missing directory is created with mode \
+             0700. A raw capture is named COMM-PID-TIME.dump (COMM the process's name, TIME \
+             the capture time in UTC, such as 20261128T093500Z), holds the bytes exactly as \
+             the process wrote them, and has mode 0600. It is written under a temporary name \
+             and renamed once its bytes are on disk, so a file under its final name is never \
+             half written; a capture that brought no bytes leaves no file. The file is saved \
+             before anything parses it, and gorescue annotate reads it again. The output \
+             file of -o is written the same way, mode 0600.",
+        )])
+        .p([roman(
+            "Apart from these, gorescue reads no configuration or other file: annotate and \
+             strace read only the file given on the command line, or standard input; pid \
+             reads /proc (see SECURITY).",
         )])
         .p([roman(
             "Goroutine dumps can hold secrets: function arguments are printed as raw words \
              and pointers, and file paths, labels and the program's other output are kept. \
-             Treat dumps, strace logs and gorescue's output like the process's memory: keep \
-             them private (mode 0600) and think before sharing them.",
+             Treat dumps, raw captures, strace logs and gorescue's output like the process's \
+             memory: keep them private (mode 0600) and think before sharing them.",
         )])
+        .done()
+}
+
+fn security() -> Roff {
+    Page::new()
+        .sh("SECURITY")
+        .p([
+            bold("annotate"),
+            roman(" and "),
+            bold("strace"),
+            roman(" only read their input. "),
+            bold("pid"),
+            roman(" acts on another process; this is what it does to it."),
+        ])
+        .tp(
+            [roman("Inspection")],
+            [roman(
+                "gorescue reads /proc/PID (stat, status, environ, auxv, the executable through \
+             exe, and fd 2 through fd and fdinfo), the Go build info in the executable, the \
+             fd tables of other processes (who else writes to or reads from fd 2) and the \
+             kernel's unix socket table (sock_diag), and changes nothing. --dry-run stops \
+             here.",
+            )],
+        )
+        .tp(
+            [roman("The signal")],
+            [roman(
+                "SIGQUIT is sent through a pidfd (pidfd_send_signal), so a process that exited \
+             and whose PID was reused is never hit. SIGQUIT ends a Go program: the runtime \
+             prints every goroutine's stack and exits with status 2. With GOTRACEBACK=crash \
+             in its environment it prints more, then aborts with SIGABRT (a shell shows exit \
+             status 134) and may dump core. A program that handles SIGQUIT itself \
+             (signal.Notify) prints no dump and keeps running.",
+            )],
+        )
+        .tp(
+            [roman("The file method")],
+            [roman(
+                "When fd 2 is a regular file, gorescue opens it through /proc/PID/fd/2 (a \
+             deleted file works too) before the signal and only reads what the process \
+             appends; the process is not traced.",
+            )],
+        )
+        .tp(
+            [roman("The ptrace method")],
+            [roman(
+                "gorescue seizes every thread of the process (PTRACE_SEIZE, then \
+             PTRACE_INTERRUPT), so that the process is frozen, and makes one thread run a \
+             few injected system calls: mmap of a scratch page, fcntl to keep a copy of fd 2 \
+             (close-on-exec, number 100 or above) and to read its flags, memfd_create, dup3 \
+             onto fd 2, close, and munmap. While every thread is still frozen it sends \
+             SIGQUIT, then restores the registers and detaches; the freeze lasts \
+             milliseconds. If anything fails before the signal, fd 2 is put back and the \
+             process is released unchanged, also on SIGINT, SIGTERM or SIGHUP. The copy of \
+             the original fd 2 stays open in the process. Unless fd 2 was /dev/null, gorescue \
+             takes a copy of it (pidfd_getfd) and forwards what it drains, \
+             so the original reader still gets the dump. A process that prints nothing \
+             (it handles SIGQUIT itself) gets its fd 2 back after --timeout.",
+            )],
+        )
+        .tp(
+            [roman("seccomp")],
+            [roman(
+                "The injected system calls run as the process's own, so they pass through its \
+             seccomp filter, such as the one systemd installs for SystemCallFilter=. A \
+             filter that forbids one of them makes it fail (gorescue then restores fd 2 and \
+             sends nothing) or, if the filter kills on a forbidden call, kills the process. \
+             Check the unit's SystemCallFilter= before using the ptrace method on a \
+             confined service.",
+            )],
+        )
+        .tp(
+            [roman("Rights needed")],
+            [roman(
+                "Root, or: CAP_SYS_PTRACE to read /proc of another user's process and to use \
+             the ptrace method, and CAP_KILL to signal another user's process. A user's own \
+             process needs no capability for the file method. Yama's \
+             kernel.yama.ptrace_scope restricts ptrace further: at 1, a user without \
+             CAP_SYS_PTRACE may trace only its own descendants; at 2, only CAP_SYS_PTRACE \
+             may trace; at 3, nobody may. A process that is already traced (by a debugger or \
+             strace) cannot be traced again.",
+            )],
+        )
         .done()
 }
 
@@ -630,7 +896,19 @@ fn see_also() -> Roff {
             roman("(1), "),
             bold("kill"),
             roman("(1), "),
+            bold("ptrace"),
+            roman("(2), "),
+            bold("pidfd_open"),
+            roman("(2), "),
+            bold("memfd_create"),
+            roman("(2), "),
+            bold("proc"),
+            roman("(5), "),
+            bold("systemd.exec"),
+            roman("(5), "),
             bold("signal"),
+            roman("(7), "),
+            bold("capabilities"),
             roman("(7)"),
         ])
         .p([roman(
@@ -655,7 +933,7 @@ mod tests {
     #[test]
     fn completions_name_the_commands() {
         let bash = String::from_utf8(completions(clap_complete::Shell::Bash)).unwrap();
-        for sub in ["annotate", "strace", "completions"] {
+        for sub in ["annotate", "strace", "pid", "completions"] {
             assert!(bash.contains(sub), "{sub} missing");
         }
     }

@@ -122,6 +122,7 @@ fn man_page_renders_without_groff_warnings() {
         "EXIT STATUS",
         "ENVIRONMENT",
         "FILES",
+        "SECURITY",
         "SEE ALSO",
     ] {
         assert!(
@@ -180,6 +181,11 @@ fn man_page_documents_every_command_and_option() {
         exit::USAGE,
         exit::INPUT,
         exit::NO_DUMP,
+        exit::NO_PROCESS,
+        exit::NOT_PERMITTED,
+        exit::REFUSED,
+        exit::TARGET_EXITED,
+        exit::INTERRUPTED,
     ] {
         assert!(
             page.contains(&format!(".TP\n\\fB{code}\\fR\n")),
@@ -211,6 +217,7 @@ fn completions_for_every_shell_name_the_commands() {
             "gorescue",
             "annotate",
             "strace",
+            "pid",
             "completions",
             "format",
             "json",
