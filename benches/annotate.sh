@@ -8,27 +8,16 @@
 # The dump is made by tests/goprog (`dumpprog -mode many -n N`) with the newest Go toolchain
 # and cached under target/bench/. Run as root on a fresh machine: bash benches/annotate.sh
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+# shellcheck source=benches/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 RUNS="${RUNS:-5}"
-mkdir -p target/bench
-bash scripts/install-go.sh >/dev/null
-GO=$(bash scripts/go-toolchains.sh | tail -n 1 | awk '{print $2}')
-export GOTOOLCHAIN=local GOPROXY=off GOFLAGS= CGO_ENABLED=0 GOCACHE="$ROOT/target/gocache"
-(cd tests/goprog && "$GO" build -o "$ROOT/target/bench/dumpprog" .)
-cargo build --release --quiet
-BIN="$ROOT/target/release/gorescue"
 
 make_dump() { # N -> target/bench/dump-N.txt, the runtime's SIGQUIT output with stderr to a file
   local n=$1 out="target/bench/dump-$1.txt"
   [ -s "$out" ] && tail -n 1 "$out" | grep -q '^gs ' && return 0
   echo "making a $n-goroutine dump..." >&2
-  local ready; ready=$(mktemp -p target/bench)
-  target/bench/dumpprog -mode many -n "$n" >"$ready" 2>"$out" &
-  local pid=$!
-  for _ in $(seq 600); do grep -q ready "$ready" && break; sleep 0.1; done
-  kill -QUIT "$pid"; wait "$pid" || true
-  rm -f "$ready"
+  start_many "$n" "$out"
+  kill -QUIT "$MANY_PID"; wait "$MANY_PID" || true
 }
 
 # best-of-RUNS wall time and max RSS of one command (output to /dev/null)
