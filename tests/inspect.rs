@@ -14,6 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+mod common;
+
+use common::systemd::SystemdNs;
 use gorescue::stderr::{self, PeerLookup, Stderr};
 use gorescue::target::{InspectError, ProcState, ProcessInfo, read_build_info};
 
@@ -881,12 +884,12 @@ fn stderr_to_unix_sockets_found_through_sock_diag() {
 #[test]
 fn stderr_to_the_journal_under_a_real_systemd() {
     require_root();
-    let sd = Systemd::boot();
+    let sd = SystemdNs::boot();
     let prog = default_prog();
     let unit = format!("gorescue-inspect-{}.service", std::process::id());
     let out = sd
-        .run(&[
-            "systemd-run",
+        .command("systemd-run")
+        .args([
             "--unit",
             &unit,
             "-p",
@@ -904,17 +907,7 @@ fn stderr_to_the_journal_under_a_real_systemd() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The service's PID inside, then outside the namespace.
-    let inner: i32 = eventually("MainPID", || {
-        let o = sd
-            .run(&["systemctl", "show", "-p", "MainPID", "--value", &unit])
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&o.stdout)
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&p| p != 0)
-    });
+    let inner = sd.main_pid(&unit);
     let host = eventually("host PID", || sd.host_pid(inner));
     let p = eventually("the service's exec", || {
         ProcessInfo::read(host)
@@ -947,108 +940,5 @@ fn stderr_to_the_journal_under_a_real_systemd() {
         },
         "JOURNAL_STREAM={js}"
     );
-    let _ = sd.run(&["systemctl", "stop", &unit]).status();
-}
-
-/// A systemd booted as PID 1 in a private namespace; powered off (and killed) on drop.
-struct Systemd {
-    child: Child,
-    pid: i32,
-}
-
-impl Systemd {
-    fn boot() -> Systemd {
-        let child = Command::new("unshare")
-            .args([
-                "--pid",
-                "--mount",
-                "--uts",
-                "--fork",
-                "--mount-proc",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /var/tmp && \
-                 mkdir -p /var/log/journal && mount -t tmpfs tmpfs /var/log/journal && \
-                 exec env container=gorescue-test /lib/systemd/systemd --system --unit=basic.target",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("unshare");
-        let unshare = child.id() as i32;
-        let mut sd = Systemd { child, pid: 0 };
-        sd.pid = eventually("systemd's PID", || {
-            let kids =
-                fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).ok()?;
-            let pid: i32 = kids.split_whitespace().next()?.parse().ok()?;
-            (stderr::comm(pid) == "systemd").then_some(pid)
-        });
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            let o = sd
-                .run(&["systemctl", "is-system-running"])
-                .output()
-                .unwrap();
-            let state = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            if state == "running" || state == "degraded" {
-                break;
-            }
-            assert!(Instant::now() < end, "systemd did not come up: {state}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        sd
-    }
-
-    /// A command run inside the namespace.
-    fn run(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("nsenter");
-        c.args(["-t", &self.pid.to_string(), "-m", "-p"]).args(args);
-        c
-    }
-
-    /// The host PID of the process that is `inner` inside the namespace.
-    fn host_pid(&self, inner: i32) -> Option<i32> {
-        let ns = fs::read_link(format!("/proc/{}/ns/pid", self.pid)).ok()?;
-        for e in fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            if fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_ref() != Some(&ns) {
-                continue;
-            }
-            let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
-            if nspid.split_whitespace().last()?.parse::<i32>().ok() == Some(inner) {
-                return Some(pid);
-            }
-        }
-        None
-    }
-}
-
-impl Drop for Systemd {
-    fn drop(&mut self) {
-        let _ = self
-            .run(&["systemctl", "poweroff"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.pid),
-            nix::sys::signal::SIGKILL,
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let _ = sd.run(&["systemctl", "stop", &unit]);
 }

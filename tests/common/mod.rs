@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod goprog;
+pub mod systemd;
 
 use std::collections::BTreeMap;
 use std::io::Write;
