@@ -5,6 +5,7 @@
 
 pub mod golang;
 pub mod process;
+pub mod unit;
 
 pub use golang::{GoBuildInfo, read_build_info};
 pub use process::{InspectError, ProcState, ProcessInfo, SigquitState};
