@@ -50,6 +50,31 @@ pub enum Error {
     Interrupted(String),
     #[error("{0}")]
     Live(String),
+    /// A systemd unit could not be used; `code` is its exit code.
+    #[error("{message}")]
+    Unit { code: u8, message: String },
+    #[error(
+        "invalid --since '{0}': give RFC 3339, local 'YYYY-MM-DD HH:MM[:SS]', @UNIXSECONDS, 'today', 'yesterday' or e.g. '2h ago'"
+    )]
+    BadSince(String),
+    #[error("cannot read the journal: {0}")]
+    Journal(String),
+    #[error("no journal entries of {unit}{since}: {hint}")]
+    NoJournalEntries {
+        unit: String,
+        since: String,
+        hint: String,
+    },
+    #[error(
+        "no goroutine dump in the journal of {unit} ({lines} line{} read{since}): {hint}",
+        if *.lines == 1 { "" } else { "s" }
+    )]
+    NoJournalDump {
+        unit: String,
+        lines: u64,
+        since: String,
+        hint: String,
+    },
 }
 
 fn name(p: &Option<PathBuf>) -> String {
@@ -64,9 +89,11 @@ impl Error {
         match self {
             Error::Read { .. } | Error::IsDirectory(_) => exit::INPUT,
             Error::Empty(_) | Error::NoDump { .. } => exit::NO_DUMP,
-            Error::BadTime(_) => exit::USAGE,
-            Error::Write(_) | Error::Live(_) => exit::FAILURE,
+            Error::BadTime(_) | Error::BadSince(_) => exit::USAGE,
+            Error::Write(_) | Error::Live(_) | Error::Journal(_) => exit::FAILURE,
+            Error::NoJournalEntries { .. } | Error::NoJournalDump { .. } => exit::NO_DUMP,
             Error::NoSuchProcess(_) => exit::NO_PROCESS,
+            Error::Unit { code, .. } => *code,
             Error::NotPermitted(_) => exit::NOT_PERMITTED,
             Error::Refused(_) => exit::REFUSED,
             Error::TargetExited(_) => exit::TARGET_EXITED,

@@ -4,6 +4,9 @@
 //!   exit), so that a PID that has been reused is never hit.
 //! - [`ptrace`]: freeze the target, inject a few syscalls to point its fd 2 somewhere gorescue
 //!   reads, and let it go again. Nothing else in gorescue touches ptrace.
+//! - [`journal`]: read the systemd journal (sd-journal): the position before the signal, the
+//!   entries after it, and lines rejoined where journald split them.
 
+pub mod journal;
 pub mod pidfd;
 pub mod ptrace;
