@@ -48,6 +48,22 @@ pub enum Command {
     /// dump and asks before sending SIGQUIT, which ends the process (exit status 2). The raw
     /// capture is saved (mode 0600) before anything parses it.
     Pid(PidArgs),
+    /// Capture the goroutine dump of a systemd service's main process.
+    ///
+    /// Resolves the unit over D-Bus (NAME without a suffix means NAME.service; templates and
+    /// aliases resolve too), shows its state, MainPID, InvocationID, Restart= and logging
+    /// settings together with the process inspection of `pid`, then captures as `pid` does.
+    /// When the service logs to the journal it also checks the journal's own copy of the
+    /// dump, which journald's rate limit often cuts, prints what the service logged around
+    /// the onset (--context), and says what systemd did next (restart, failed, inactive).
+    Unit(UnitArgs),
+    /// Find the goroutine dumps, panics and fatal errors already in a service's journal.
+    ///
+    /// Searches every invocation of the unit (across restarts), rejoins lines journald split
+    /// at its LineMax, and prints the newest dump annotated with its journal timestamp, or
+    /// with --list one line per dump: time, invocation, PID, kind, goroutines, complete.
+    /// It sends nothing to any process: this is the "it crashed last night" workflow.
+    Journal(JournalArgs),
     /// Print a shell completion script to standard output.
     Completions {
         /// The shell to generate completions for.
@@ -118,6 +134,13 @@ pub struct PidArgs {
     /// The process to rescue the dump of.
     #[arg(value_name = "PID")]
     pub pid: i32,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+/// The options of a live capture, shared by `pid` and `unit`.
+#[derive(Debug, Args, Clone)]
+pub struct CaptureArgs {
     /// How to capture the dump.
     #[arg(long, value_enum, default_value_t = Via::Auto, value_name = "METHOD")]
     pub via: Via,
@@ -144,7 +167,40 @@ pub struct PidArgs {
     pub render: RenderArgs,
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// The service: NAME, NAME.service, a template instance or an alias.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Talk to the user's service manager instead of the system's.
+    #[arg(long)]
+    pub user: bool,
+    /// Print the unit's own journal lines this long around each onset cluster (0: off).
+    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration)]
+    pub context: std::time::Duration,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// The service whose journal to search: NAME or NAME.service.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Search the user's journal instead of the system's.
+    #[arg(long)]
+    pub user: bool,
+    /// Only look at entries from TIME on (as --at takes it, or e.g. "2h ago").
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// List every dump found (time, invocation, kind, goroutines) instead of printing the newest.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(secs));
     }

@@ -11,10 +11,12 @@ pub mod docs;
 pub mod dump;
 pub mod error;
 pub mod input;
+pub mod journal_cmd;
 pub mod live;
 pub mod offline;
 pub mod stderr;
 pub mod strace_log;
 pub mod target;
+pub mod unit_cmd;
 
 pub use error::Error;

@@ -13,7 +13,7 @@ use chrono::{DateTime, FixedOffset, Local, Utc};
 
 use crate::capture::pidfd::PidFd;
 use crate::capture::ptrace::Tracee;
-use crate::cli::{Format, PidArgs, Via};
+use crate::cli::{CaptureArgs, Format, PidArgs, Via};
 use crate::dump::render::Tally;
 use crate::dump::{DumpTime, TimePolicy, TimeSource};
 use crate::error::Error;
@@ -96,10 +96,10 @@ fn inspect_error(e: InspectError) -> Error {
 }
 
 /// Inspect the process and decide how to capture its dump. Sends nothing.
-pub fn plan(args: &PidArgs) -> Result<Plan, Error> {
-    let info = ProcessInfo::read(args.pid).map_err(inspect_error)?;
+pub fn plan(pid: i32, via: Via) -> Result<Plan, Error> {
+    let info = ProcessInfo::read(pid).map_err(inspect_error)?;
     let build = info.go_build_info().map_err(inspect_error)?;
-    let stderr = stderr::classify(args.pid, 2).map_err(inspect_error)?;
+    let stderr = stderr::classify(pid, 2).map_err(inspect_error)?;
     let mut blockers = Vec::new();
     let mut notes = Vec::new();
     match &build {
@@ -158,7 +158,7 @@ aborts (SIGABRT, exit status 134) and may dump core"
                 .to_string(),
         );
     }
-    let (method, why) = choose_method(args.via, &stderr, info.tracer_pid)?;
+    let (method, why) = choose_method(via, &stderr, info.tracer_pid)?;
     Ok(Plan {
         info,
         build,
@@ -474,7 +474,25 @@ to go ahead, or --dry-run to only look"
     // must end it.
     let mut line = Vec::new();
     loop {
+        // Poll with a timeout, so that a signal that lands between the check and the read
+        // cannot leave gorescue waiting at the prompt.
+        if interrupted().is_none() {
+            let mut pfd = libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd we own.
+            if unsafe { libc::poll(&mut pfd, 1, 100) } == 0 {
+                continue;
+            }
+        }
         let mut b = [0u8; 1];
+        if let Some(sig) = interrupted() {
+            return Err(Error::Interrupted(format!(
+                "{sig} at the prompt: nothing was sent"
+            )));
+        }
         // SAFETY: reading into a 1-byte buffer we own.
         let n = unsafe { libc::read(0, b.as_mut_ptr().cast(), 1) };
         if let Some(sig) = interrupted() {
@@ -500,10 +518,55 @@ to go ahead, or --dry-run to only look"
     }
 }
 
+/// What a command that wraps a live capture (`unit`) adds to it.
+pub trait Hooks {
+    /// Lines printed before the process plan.
+    fn describe(&self) -> String {
+        String::new()
+    }
+    /// Called right before the signal is sent (arm readers here).
+    fn before_signal(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+    /// Called once the raw dump is saved, before it is rendered.
+    fn after_capture(&mut self, _raw: &Path, _plan: &Plan) -> AfterCapture {
+        AfterCapture::default()
+    }
+    /// The lines to print around an onset time in the text summary (`unit --context`).
+    fn context(&self) -> Option<crate::dump::render::ContextFn> {
+        None
+    }
+}
+
+/// What [`Hooks::after_capture`] found.
+#[derive(Default)]
+pub struct AfterCapture {
+    /// A better dump time than the capture clock (the journal's).
+    pub time: Option<DumpTime>,
+    /// Extra members of the JSON `capture` object.
+    pub json: serde_json::Map<String, serde_json::Value>,
+    /// Lines for standard error.
+    pub notes: Vec<String>,
+}
+
+/// No hooks: `gorescue pid`.
+pub struct NoHooks;
+impl Hooks for NoHooks {}
+
 /// `gorescue pid`.
 pub fn pid(args: &PidArgs, out: Box<dyn Write>) -> Result<Tally, Error> {
+    capture(args.pid, &args.capture, &mut NoHooks, out)
+}
+
+/// Inspect, plan, confirm, signal, capture, save, render: the live capture of process `pid`.
+pub fn capture(
+    pid: i32,
+    args: &CaptureArgs,
+    hooks: &mut dyn Hooks,
+    out: Box<dyn Write>,
+) -> Result<Tally, Error> {
     catch_interrupts();
-    let plan = plan(args)?;
+    let plan = plan(pid, args.via)?;
     let dir = args.save_dir.clone().unwrap_or_else(default_save_dir);
     let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
     let name = format!(
@@ -511,6 +574,7 @@ pub fn pid(args: &PidArgs, out: Box<dyn Write>) -> Result<Tally, Error> {
         sanitize(&plan.info.comm),
         plan.info.pid
     );
+    eprint!("{}", hooks.describe());
     eprint!("{}", plan.describe(&dir.join(&name)));
     let refusing: Vec<&str> = plan
         .blockers
@@ -553,12 +617,13 @@ pub fn pid(args: &PidArgs, out: Box<dyn Write>) -> Result<Tally, Error> {
         )));
     }
     let mut raw = RawFile::create(&dir, &name)?;
+    hooks.before_signal()?;
     let sent_at = Local::now().fixed_offset();
     let captured = match plan.method {
         Method::File => capture_file(&plan, &pidfd, &mut raw, args.timeout)?,
         Method::Ptrace => capture_ptrace(&plan, &pidfd, &mut raw, args.timeout)?,
     };
-    finish(args, &plan, &pidfd, raw, captured, sent_at, out)
+    finish(args, &plan, &pidfd, raw, captured, sent_at, hooks, out)
 }
 
 fn signal(plan: &Plan, pidfd: &PidFd) -> Result<(), Error> {
@@ -718,13 +783,15 @@ fn capture_ptrace(
     Ok(c)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish(
-    args: &PidArgs,
+    args: &CaptureArgs,
     plan: &Plan,
     pidfd: &PidFd,
     mut raw: RawFile,
     c: Captured,
     sent_at: DateTime<FixedOffset>,
+    hooks: &mut dyn Hooks,
     out: Box<dyn Write>,
 ) -> Result<Tally, Error> {
     if c.bytes == 0 {
@@ -764,12 +831,16 @@ fn finish(
     if let Some(n) = &c.note {
         eprintln!("note: {n}");
     }
-    let time = c.first_bytes_at.unwrap_or(sent_at);
+    let after = hooks.after_capture(&raw.path, plan);
+    for n in &after.notes {
+        eprintln!("{n}");
+    }
+    let time = after.time.unwrap_or(DumpTime {
+        time: c.first_bytes_at.unwrap_or(sent_at),
+        source: TimeSource::Capture,
+    });
     let policy = TimePolicy {
-        argument: Some(DumpTime {
-            time,
-            source: TimeSource::Capture,
-        }),
+        argument: Some(time),
         fallback: None,
     };
     let mut capture = serde_json::Map::new();
@@ -795,7 +866,8 @@ fn finish(
         }),
     );
     capture.insert("raw_file".into(), raw.path.display().to_string().into());
-    let tally = render_saved(args, &raw.path, policy, capture, out)?;
+    capture.extend(after.json);
+    let tally = render_saved(args, &raw.path, policy, capture, hooks.context(), out)?;
     if let Some(sig) = c.interrupted {
         return Err(Error::Interrupted(format!(
             "{sig} during the capture: what arrived was saved to {} and printed",
@@ -820,10 +892,11 @@ fn finish(
 }
 
 fn render_saved(
-    args: &PidArgs,
+    args: &CaptureArgs,
     path: &Path,
     policy: TimePolicy,
     capture: serde_json::Map<String, serde_json::Value>,
+    context: Option<crate::dump::render::ContextFn>,
     out: Box<dyn Write>,
 ) -> Result<Tally, Error> {
     let opts = offline::options(&args.render);
@@ -859,6 +932,11 @@ fn render_saved(
                     .collect(),
             );
             Box::new(j)
+        }
+        Format::Text => {
+            let mut t = crate::dump::render::TextRenderer::new(out, opts);
+            t.context = context;
+            Box::new(t)
         }
         f => offline::renderer(f, out, opts),
     };

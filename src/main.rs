@@ -19,6 +19,8 @@ fn main() -> ExitCode {
             &mut io::stderr(),
         ),
         Command::Pid(a) => gorescue::live::pid(a, stdout),
+        Command::Unit(a) => gorescue::unit_cmd::unit(a, stdout),
+        Command::Journal(a) => gorescue::journal_cmd::journal(a, stdout),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "gorescue", &mut io::stdout());
             return ExitCode::SUCCESS;

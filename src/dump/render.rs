@@ -79,9 +79,14 @@ or about two minutes after, the time shown.";
 // ---------------------------------------------------------------------------------------
 // Text
 
+/// Lines a service logged around a time: `(when, line)`, for the onset's context.
+pub type ContextFn = Box<dyn FnMut(DateTime<FixedOffset>) -> Vec<(DateTime<FixedOffset>, Vec<u8>)>>;
+
 /// The dump with every line kept, `# blocked since ~...` added to headers with minutes,
 /// and a summary after each dump.
 pub struct TextRenderer<W: Write> {
+    /// Prints what the service logged around the likely onset (`gorescue unit --context`).
+    pub context: Option<ContextFn>,
     out: W,
     opts: Options,
     info: Option<DumpInfo>,
@@ -100,6 +105,7 @@ pub struct TextRenderer<W: Write> {
 impl<W: Write> TextRenderer<W> {
     pub fn new(out: W, opts: Options) -> Self {
         TextRenderer {
+            context: None,
             out,
             opts,
             info: None,
@@ -298,6 +304,20 @@ minutes only once a garbage collection has seen the goroutine blocked for that l
                 if c.size == 1 { "has" } else { "have" },
                 names.join(", ")
             )?;
+            if let (Some(t), Some(ctx)) = (t, self.context.as_mut()) {
+                let at = annotate::blocked_since(t, c.max_minutes);
+                let lines = ctx(at);
+                if lines.is_empty() {
+                    writeln!(o, "The service logged nothing around that time.")?;
+                } else {
+                    writeln!(o, "What the service logged around that time:")?;
+                    for (when, line) in lines {
+                        write!(o, "  {}  ", zone.full(when))?;
+                        o.write_all(&line)?;
+                        writeln!(o)?;
+                    }
+                }
+            }
         }
         writeln!(o, "{APPROX_NOTE}")?;
         Ok(())

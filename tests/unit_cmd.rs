@@ -1,0 +1,309 @@
+//! `gorescue unit` against a real systemd booted in a private namespace (tests/common/systemd.rs),
+//! with transient services started by systemd-run, the shipped template unit, and root's user
+//! manager. gorescue runs inside the namespace, where the system bus and the journal are.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+
+use common::goprog;
+use common::systemd::{SystemdNs, USER_BUS, USER_RUNTIME_DIR, scratch};
+
+fn gorescue_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_gorescue")
+}
+
+fn newest_dumpprog() -> PathBuf {
+    let (_, go) = goprog::toolchains().pop().unwrap();
+    goprog::dumpprog(&go, false)
+}
+
+/// `gorescue ARGS` inside the namespace.
+fn gorescue(ns: &SystemdNs, args: &[&str]) -> Output {
+    ns.command(gorescue_bin())
+        .args(args)
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "gorescue failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn headers(raw: &[u8]) -> usize {
+    String::from_utf8_lossy(raw)
+        .lines()
+        .filter(|l| l.starts_with("goroutine ") && l.ends_with(':'))
+        .count()
+}
+
+#[test]
+fn journal_capture_of_a_service_that_restarts() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    let bin = newest_dumpprog();
+    let save = scratch("unit-journal");
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=wedge1",
+        "-p",
+        "Restart=on-failure",
+        "-p",
+        "RestartSec=1",
+        bin.to_str().unwrap(),
+        "-mode",
+        "wedge",
+    ]);
+    let pid = ns.main_pid("wedge1.service");
+    // Give the wedge its "ready" moment.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // A name without a suffix means NAME.service.
+    let dry = gorescue(&ns, &["unit", "wedge1", "--dry-run"]);
+    let err = String::from_utf8_lossy(&dry.stderr);
+    assert!(dry.status.success(), "{err}");
+    for want in [
+        "unit:       wedge1.service",
+        &format!("MainPID {pid}"),
+        "Restart=on-failure",
+        "StandardError=",
+        "LogRateLimitBurst=",
+        "stderr:     fd 2 is the journal",
+        "capture:    ptrace",
+        "dry run: nothing was sent",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in\n{err}");
+    }
+    let out = gorescue(
+        &ns,
+        &[
+            "unit",
+            "wedge1",
+            "--yes",
+            "--format",
+            "json",
+            "--save-dir",
+            save.to_str().unwrap(),
+        ],
+    );
+    let v = json_of(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let d = &v["dumps"][0];
+    assert_eq!(d["kind"], "sigquit");
+    assert_eq!(d["complete"], true);
+    assert_eq!(d["capture"]["method"], "ptrace");
+    assert_eq!(d["capture"]["stderr"]["kind"], "journal");
+    // The dump time is the journal's timestamp of its first line.
+    assert_eq!(d["dump_time_source"], "journal", "{err}");
+    let raw = std::fs::read(d["capture"]["raw_file"].as_str().unwrap()).unwrap();
+    assert_eq!(headers(&raw), d["goroutines"].as_array().unwrap().len());
+    // The journal still got its copy (forwarded), and gorescue says how whole it is.
+    let j = &d["capture"]["journal"];
+    assert_eq!(j["lines_lost"], 0, "{j}");
+    assert!(
+        err.contains("journal: its own copy of the dump is whole"),
+        "{err}"
+    );
+    let logged = ns.run_ok(&["journalctl", "-u", "wedge1", "-o", "cat", "--no-pager"]);
+    assert!(logged.contains("SIGQUIT: quit"));
+    // Restart=on-failure: systemd started it again, and gorescue says so.
+    assert!(
+        err.contains("systemd restarted wedge1.service: new MainPID "),
+        "{err}"
+    );
+    let new_pid = ns.main_pid("wedge1.service");
+    assert_ne!(new_pid, pid);
+}
+
+#[test]
+fn twenty_thousand_goroutines_nothing_lost() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    let bin = newest_dumpprog();
+    let save = scratch("unit-20k");
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=big",
+        bin.to_str().unwrap(),
+        "-mode",
+        "many",
+        "-n",
+        "20000",
+    ]);
+    ns.main_pid("big.service");
+    // Wait until it has parked its goroutines (it prints ready to the journal).
+    common::systemd::eventually("big to be ready", || {
+        let j = ns.run_ok(&["journalctl", "-u", "big", "-o", "cat", "--no-pager"]);
+        j.contains("ready").then_some(())
+    });
+    let out = gorescue(
+        &ns,
+        &[
+            "unit",
+            "big",
+            "--yes",
+            "--format",
+            "json",
+            "--save-dir",
+            save.to_str().unwrap(),
+        ],
+    );
+    let v = json_of(&out);
+    let d = &v["dumps"][0];
+    assert_eq!(d["complete"], true);
+    let n = d["goroutines"].as_array().unwrap().len();
+    assert!(n >= 20000, "every goroutine delivered: {n}");
+    let raw = std::fs::read(d["capture"]["raw_file"].as_str().unwrap()).unwrap();
+    assert_eq!(headers(&raw), n);
+    // journald's rate limit cut its own copy, and gorescue says by how much.
+    let j = &d["capture"]["journal"];
+    assert!(j["lines_lost"].as_u64().unwrap() > 0, "{j}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("its own copy of the dump is INCOMPLETE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unit_errors_name_the_unit() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    let out = gorescue(&ns, &["unit", "nosuchthing", "--yes"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{e}");
+    assert!(
+        e.contains("nosuchthing.service") && e.lines().count() == 1,
+        "{e}"
+    );
+    // Not a service.
+    let out = gorescue(&ns, &["unit", "basic.target", "--yes"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{e}");
+    assert!(e.contains("basic.target"), "{e}");
+    // Inactive: a unit that exists but has no main process.
+    std::fs::create_dir_all(ns.host_path("/run/systemd/system")).unwrap();
+    std::fs::write(
+        ns.host_path("/run/systemd/system/idle1.service"),
+        "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    ns.run_ok(&["systemctl", "daemon-reload"]);
+    let out = gorescue(&ns, &["unit", "idle1", "--yes"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{e}");
+    assert!(e.contains("idle1.service") && e.contains("inactive"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
+
+#[test]
+fn template_unit_captures_without_asking() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    let bin = newest_dumpprog();
+    // Install gorescue where the unit expects it, and the unit, inside the namespace only.
+    ns.run_ok(&["mount", "-t", "tmpfs", "tmpfs", "/usr/local/bin"]);
+    ns.run_ok(&["cp", gorescue_bin(), "/usr/local/bin/gorescue"]);
+    ns.run_ok(&["mkdir", "-p", "/var/lib/gorescue"]);
+    ns.run_ok(&["mount", "-t", "tmpfs", "tmpfs", "/var/lib/gorescue"]);
+    let unit = std::fs::read_to_string(common::root().join("units/gorescue@.service")).unwrap();
+    std::fs::create_dir_all(ns.host_path("/run/systemd/system")).unwrap();
+    std::fs::write(ns.host_path("/run/systemd/system/gorescue@.service"), unit).unwrap();
+    ns.run_ok(&["systemctl", "daemon-reload"]);
+    // It passes systemd-analyze verify.
+    let v = ns.run(&[
+        "systemd-analyze",
+        "verify",
+        "--man=no",
+        "gorescue@wedge2.service.service",
+    ]);
+    assert!(
+        v.status.success() && v.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=wedge2",
+        bin.to_str().unwrap(),
+        "-mode",
+        "wedge",
+    ]);
+    ns.main_pid("wedge2.service");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    ns.run_ok(&["systemctl", "start", "gorescue@wedge2.service.service"]);
+    let dumps = ns.run_ok(&["sh", "-c", "ls /var/lib/gorescue/*.dump"]);
+    assert_eq!(dumps.lines().count(), 1, "{dumps}");
+    let raw = ns.run_ok(&["cat", dumps.trim()]);
+    assert!(
+        raw.starts_with("SIGQUIT: quit\n") && raw.contains("\ngs "),
+        "a whole dump"
+    );
+    let mode = ns.run_ok(&["stat", "-c", "%a", dumps.trim()]);
+    assert_eq!(mode.trim(), "600");
+    // The annotated dump is in the template unit's own journal.
+    let log = ns.run_ok(&[
+        "journalctl",
+        "-u",
+        "gorescue@wedge2.service.service",
+        "-o",
+        "cat",
+        "--no-pager",
+    ]);
+    assert!(
+        log.contains("== gorescue: dump 1 (SIGQUIT dump) =="),
+        "{log}"
+    );
+}
+
+#[test]
+fn user_manager_with_user() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    ns.user_manager();
+    let bin = newest_dumpprog();
+    let save = scratch("unit-user");
+    let st = ns
+        .user_command("systemd-run")
+        .args([
+            "--user",
+            "--unit=uwedge",
+            bin.to_str().unwrap(),
+            "-mode",
+            "wedge",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let out = ns
+        .user_command(gorescue_bin())
+        .args([
+            "unit",
+            "--user",
+            "uwedge",
+            "--yes",
+            "--format",
+            "json",
+            "--save-dir",
+            save.to_str().unwrap(),
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", USER_BUS)
+        .env("XDG_RUNTIME_DIR", USER_RUNTIME_DIR)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    let d = &v["dumps"][0];
+    assert_eq!(d["complete"], true);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("uwedge.service (user)"), "{err}");
+}
