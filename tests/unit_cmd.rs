@@ -307,3 +307,135 @@ fn user_manager_with_user() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("uwedge.service (user)"), "{err}");
 }
+
+#[test]
+fn journal_command_finds_the_captured_dump() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    let bin = newest_dumpprog();
+    let save = scratch("unit-then-journal");
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=wedge3",
+        bin.to_str().unwrap(),
+        "-mode",
+        "wedge",
+    ]);
+    ns.main_pid("wedge3.service");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let v = json_of(&gorescue(
+        &ns,
+        &[
+            "unit",
+            "wedge3",
+            "--yes",
+            "--format",
+            "json",
+            "--save-dir",
+            save.to_str().unwrap(),
+        ],
+    ));
+    let captured = v["dumps"][0]["goroutines"].as_array().unwrap().len();
+    // The journal's copy (forwarded by gorescue) is found afterwards, without signalling.
+    let j = json_of(&gorescue(&ns, &["journal", "wedge3", "--format", "json"]));
+    let d = &j["dumps"][0];
+    assert_eq!(d["kind"], "sigquit");
+    assert_eq!(d["goroutines"].as_array().unwrap().len(), captured);
+    assert_eq!(d["dump_time_source"], "journal");
+}
+
+/// The figures of issue 4's benchmark (run by benches/unit_journal.sh): a 20,000-goroutine
+/// service logging to the journal; the runtime's own time to print into the journal
+/// (systemctl kill -s QUIT until the unit is inactive), next to `gorescue unit`'s whole run,
+/// and how many goroutines each route delivers.
+#[test]
+#[ignore]
+fn bench_unit_journal() {
+    goprog::require_root();
+    let n: u32 = std::env::var("GORESCUE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20000);
+    let ns = SystemdNs::boot();
+    let bin = newest_dumpprog();
+    // Like common::systemd::eventually, with room for big dumps.
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        while !f() {
+            assert!(
+                std::time::Instant::now() < end,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let ready = |unit: &str| {
+        wait("the service to be ready", &|| {
+            ns.run_ok(&["journalctl", "-u", unit, "-o", "cat", "--no-pager"])
+                .contains("ready")
+        })
+    };
+    let ns_arg = n.to_string();
+    // The runtime alone, printing into the journal.
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=plain",
+        bin.to_str().unwrap(),
+        "-mode",
+        "many",
+        "-n",
+        &ns_arg,
+    ]);
+    ready("plain");
+    let t0 = std::time::Instant::now();
+    ns.run_ok(&["systemctl", "kill", "-s", "QUIT", "plain"]);
+    wait("plain to stop", &|| {
+        let s = ns.show("plain.service", "ActiveState");
+        s != "active" && s != "deactivating"
+    });
+    let runtime = t0.elapsed();
+    let in_journal = ns
+        .run_ok(&["journalctl", "-u", "plain", "-o", "cat", "--no-pager"])
+        .lines()
+        .filter(|l| l.starts_with("goroutine ") && l.ends_with(':'))
+        .count();
+    // gorescue unit, start to finished output.
+    let save = scratch("bench-unit");
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=resc",
+        bin.to_str().unwrap(),
+        "-mode",
+        "many",
+        "-n",
+        &ns_arg,
+    ]);
+    ready("resc");
+    let t0 = std::time::Instant::now();
+    let out = gorescue(
+        &ns,
+        &[
+            "unit",
+            "resc",
+            "--yes",
+            "--format",
+            "json",
+            "--save-dir",
+            save.to_str().unwrap(),
+        ],
+    );
+    let whole = t0.elapsed();
+    let v = json_of(&out);
+    let delivered = v["dumps"][0]["goroutines"].as_array().unwrap().len();
+    let j = &v["dumps"][0]["capture"]["journal"];
+    println!(
+        "n={n}: runtime printing into the journal (kill -s QUIT to inactive): {:.2} s, goroutines in the journal: {in_journal}",
+        runtime.as_secs_f64()
+    );
+    println!(
+        "n={n}: gorescue unit, start to finished output: {:.2} s, goroutines delivered: {delivered}",
+        whole.as_secs_f64()
+    );
+    println!("n={n}: the journal's own copy during the capture: {j}");
+    assert!(delivered as u32 >= n);
+}
