@@ -741,3 +741,58 @@ impl<W: Write> Renderer for JsonRenderer<W> {
         self.force_incomplete = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::{DumpTime, LineTime, Parser, TimePolicy, TimeSource};
+
+    const SEED: &[u8] = include_bytes!("../../tests/fixtures/seed/sigquit.txt");
+
+    fn render(context: Option<ContextFn>) -> String {
+        let at = DateTime::parse_from_rfc3339("2022-02-26T09:45:00Z").unwrap();
+        let mut out = Vec::new();
+        {
+            let mut r = TextRenderer::new(
+                &mut out,
+                Options {
+                    zone: Zone { utc: true },
+                    group: false,
+                },
+            );
+            r.context = context;
+            let mut p = Parser::new(TimePolicy {
+                argument: Some(DumpTime {
+                    time: at,
+                    source: TimeSource::Argument,
+                }),
+                fallback: None,
+            });
+            for line in SEED.split(|&b| b == b'\n') {
+                p.feed(line, &|| None::<LineTime>, None, &mut r).unwrap();
+            }
+            p.finish(&mut r).unwrap();
+            r.finish().unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn context_of_the_onset_is_printed_after_the_summary() {
+        let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = asked.clone();
+        let ctx: ContextFn = Box::new(move |at| {
+            seen.borrow_mut().push(at);
+            vec![(at, b"netlink: subscription lost, retrying".to_vec())]
+        });
+        let text = render(Some(ctx));
+        // Asked once, for the likely onset: 1390 minutes before the dump.
+        let want = DateTime::parse_from_rfc3339("2022-02-25T10:35:00Z").unwrap();
+        assert_eq!(*asked.borrow(), vec![want]);
+        assert!(text.contains(
+            "What the service logged around that time:\n  2022-02-25 10:35:00 UTC  netlink: subscription lost, retrying\n"
+        ), "{text}");
+        // Without a context function nothing of the kind is printed.
+        assert!(!render(None).contains("logged around"));
+    }
+}
