@@ -11,7 +11,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
@@ -69,48 +68,9 @@ fn go_versions() -> Vec<(String, PathBuf)> {
     vec![old, new]
 }
 
-static BUILD: Mutex<()> = Mutex::new(());
-
-/// tests/goprog built by `go` (version `ver`), stripped with `-s -w` or not; cached under target/.
-fn dumpprog(ver: &str, go: &Path, stripped: bool) -> PathBuf {
-    let _lock = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = root().join("target/inspect-goprog");
-    fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(format!(
-        "dumpprog-{ver}{}",
-        if stripped { "-stripped" } else { "" }
-    ));
-    let newest_src = fs::read_dir(root().join("tests/goprog"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
-        .max()
-        .unwrap();
-    if out
-        .metadata()
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t > newest_src)
-    {
-        return out;
-    }
-    let tmp = out.with_extension("tmp");
-    let mut cmd = Command::new(go);
-    cmd.current_dir(root().join("tests/goprog"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "")
-        .env("GOCACHE", root().join("target/gocache"))
-        .env("GOPATH", root().join("target/gopath"))
-        .env("CGO_ENABLED", "0")
-        .arg("build")
-        .arg("-o")
-        .arg(&tmp);
-    if stripped {
-        cmd.arg("-ldflags=-s -w");
-    }
-    let st = cmd.arg(".").status().expect("go build");
-    assert!(st.success(), "go build with {} failed", go.display());
-    fs::rename(&tmp, &out).unwrap();
-    out
+/// tests/goprog built by `go`, stripped with `-s -w` or not (see tests/common/goprog.rs).
+fn dumpprog(_ver: &str, go: &Path, stripped: bool) -> PathBuf {
+    common::goprog::dumpprog(go, stripped)
 }
 
 /// The newest toolchain's unstripped dumpprog (the common target).

@@ -5,13 +5,14 @@
 //! `cargo test --release --test ptrace -- --ignored --nocapture bench` prints the benchmark
 //! figures (see benches/ptrace_capture.sh).
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+
 use std::time::{Duration, Instant};
+
+mod common;
 
 use gorescue::capture::pidfd::PidFd;
 use gorescue::capture::ptrace::{self, Tracee};
@@ -42,48 +43,9 @@ fn go_new() -> PathBuf {
     root().join(format!("target/go/{GO_NEW_VERSION}/go/bin/go"))
 }
 
-/// Build tests/goprog with `go` once per test run; returns the binary.
+/// tests/goprog built with `go` (once per test binary, see tests/common/goprog.rs).
 fn dumpprog(go: &Path) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
-    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(b) = map.get(go) {
-        return b.clone();
-    }
-    assert!(
-        go.exists(),
-        "Go toolchain {} is not installed",
-        go.display()
-    );
-    let version = String::from_utf8(
-        Command::new(go)
-            .arg("env")
-            .arg("GOVERSION")
-            .env("GOTOOLCHAIN", "local")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
-    let out = work().join(format!("bin/{version}/dumpprog"));
-    let st = Command::new(go)
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(".")
-        .current_dir(root().join("tests/goprog"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "")
-        .env("CGO_ENABLED", "0")
-        .env("GOCACHE", root().join("target/gocache"))
-        .env("GOPATH", root().join("target/gopath"))
-        .status()
-        .unwrap();
-    assert!(st.success(), "go build with {} failed", go.display());
-    map.insert(go.to_path_buf(), out.clone());
-    out
+    common::goprog::dumpprog(go, false)
 }
 
 /// Where the child's stderr goes.
