@@ -108,6 +108,7 @@ pub fn man_page() -> Vec<u8> {
     for section in [
         times(),
         output(),
+        template_unit(),
         examples(),
         exit_status(),
         environment(),
@@ -364,11 +365,31 @@ fn description_extra() -> Roff {
              anything parses it, then annotated as by ",
             ),
             bold("annotate"),
-            roman(". The commands "),
+            roman("."),
+        ])
+        .p([
             bold("unit"),
-            roman(" (a systemd service by name) and "),
+            roman(
+                " does the same for a systemd service, found by its name over D-Bus: it shows \
+             the unit's state, MainPID, InvocationID, Restart= and logging settings next to \
+             the inspection of its main process, and captures as ",
+            ),
+            bold("pid"),
+            roman(
+                " does. When the service's stderr is the journal, it also reads the journal's \
+             own copy of the dump back and says how much of it journald dropped (its rate \
+             limit often cuts a big dump), prints what the service logged around the time \
+             the trouble began (--context), and says what systemd did next: restarted the \
+             service or left it failed or inactive.",
+            ),
+        ])
+        .p([
             bold("journal"),
-            roman(" (the dump out of the journal) are planned and not yet available."),
+            roman(
+                " finds the goroutine dumps, panics and fatal errors that a service has \
+             already left in the journal, across restarts, and prints the newest, dated by \
+             the journal's timestamps, or lists them all. It sends nothing to any process.",
+            ),
         ])
         .p([roman(
             "The text output keeps every line of the dump exactly as it was, adds to each \
@@ -509,13 +530,158 @@ fn output() -> Roff {
             "stderr.kind is file, pipe, tty, null, journal, socket, other or closed: where \
              fd 2 went before the capture. raw_file is the saved raw capture (see FILES).",
         )])
+        .p([
+            roman("When "),
+            bold("unit"),
+            roman(
+                " captured a service whose stderr is the journal, capture also holds what it \
+             found of the journal's own copy of the dump:",
+            ),
+        ])
+        .ex(&[
+            "\"journal\": {\"unit\": str, \"invocation_id\": str | null,",
+            "            \"lines_captured\": int, \"lines_in_journal\": int,",
+            "            \"lines_lost\": int, \"lost_percent\": number}",
+        ])
+        .p([roman(
+            "lines_captured counts the non-blank lines of gorescue's capture (journald stores \
+             no blank lines), lines_in_journal those of the journal's copy; lost_percent is \
+             rounded to a tenth.",
+        )])
+        .p([
+            roman("The dump that "),
+            bold("journal"),
+            roman(" prints carries, after dump_time_source (then journal):"),
+        ])
+        .ex(&["\"journal\": {\"unit\": str, \"invocation_id\": str | null, \"pid\": int | null}"])
+        .p([
+            roman("and "),
+            bold("journal --list --format json"),
+            roman(" prints an array, one object per dump found, oldest first:"),
+        ])
+        .ex(&[
+            "[ {\"time\": RFC 3339 | null, \"time_source\": \"journal\", \"unit\": str,",
+            "   \"invocation_id\": str | null, \"pid\": int | null, \"kind\": str,",
+            "   \"reason\": str | null, \"goroutines\": int, \"complete\": bool} ]",
+        ])
+        .done()
+}
+
+fn template_unit() -> Roff {
+    Page::new()
+        .sh("THE TEMPLATE UNIT")
+        .p([roman(
+            "units/gorescue@.service, in gorescue's source tree, is a systemd template unit \
+             that captures the dump of a service without asking: the instance name is the \
+             unit to rescue, with its suffix, so gorescue@myservice.service.service rescues \
+             myservice.service. With gorescue installed as /usr/local/bin/gorescue, install \
+             the unit as root:",
+        )])
+        .ex(&[
+            "install -m0644 units/gorescue@.service /etc/systemd/system/",
+            "systemctl daemon-reload",
+        ])
+        .p([roman("It is a Type=oneshot service that runs")])
+        .ex(&["/usr/local/bin/gorescue unit %i --yes --save-dir %S/gorescue --utc"])
+        .p([roman(
+            "--yes since there is no terminal to ask on. %S is /var/lib for the system \
+             manager, and StateDirectory=gorescue makes systemd create /var/lib/gorescue \
+             (StateDirectoryMode=0700, UMask=0077), where the raw capture is saved, mode \
+             0600 (see FILES): ProtectSystem=strict leaves every other directory read-only. \
+             The annotated dump, in UTC, goes to standard output, that is to the unit's own \
+             journal. systemctl start returns once the capture is over, and fails when \
+             gorescue fails; its exit status (see EXIT STATUS) is the unit's ExecMainStatus. \
+             Since journald's rate limit applies to this unit's output too, read a big dump \
+             from the raw capture with gorescue annotate.",
+        )])
+        .p([roman(
+            "The unit is hardened as far as the job allows: NoNewPrivileges=yes, \
+             ProtectSystem=strict, ProtectHome=read-only, PrivateTmp=yes, \
+             PrivateDevices=yes, ProtectKernelTunables=yes, ProtectKernelModules=yes, \
+             ProtectKernelLogs=yes, ProtectControlGroups=yes, ProtectClock=yes, \
+             ProtectHostname=yes, LockPersonality=yes, MemoryDenyWriteExecute=yes, \
+             RestrictRealtime=yes, RestrictSUIDSGID=yes, SystemCallArchitectures=native, and \
+             RestrictAddressFamilies=AF_UNIX AF_NETLINK: unix sockets for D-Bus and the \
+             journal, netlink for the kernel's socket table (sock_diag), which tells whether \
+             fd 2 is a journal stream. It runs as root, but CapabilityBoundingSet= keeps only \
+             three capabilities:",
+        )])
+        .tp(
+            [bold("CAP_SYS_PTRACE")],
+            [roman(
+                "to read /proc/PID of a process of another user (its environment, auxiliary \
+             vector, executable and file descriptors), to take a copy of its fd 2 \
+             (pidfd_getfd), and for the ptrace method.",
+            )],
+        )
+        .tp(
+            [bold("CAP_KILL")],
+            [roman("to send SIGQUIT to a process of another user.")],
+        )
+        .tp(
+            [bold("CAP_DAC_READ_SEARCH")],
+            [roman(
+                "to read files whose modes would otherwise keep root out, since root without \
+             CAP_DAC_OVERRIDE is bound by file modes: the target's executable (its Go build \
+             info), its stderr file for the file method, and the journal's files.",
+            )],
+        )
+        .p([roman(
+            "Anything else (mounting, changing files outside /var/lib/gorescue, loading \
+             modules, raw sockets) is out of its reach. The unit passes systemd-analyze \
+             verify. The target's own confinement still applies to the injected system \
+             calls of the ptrace method; see seccomp under SECURITY.",
+        )])
         .done()
 }
 
 fn examples() -> Roff {
     Page::new()
         .sh("EXAMPLES")
-        .ss("Capturing a dump from a running process")
+        .ss("A wedged service that logs to the journal")
+        .example(
+            [roman(
+                "myservice, a Go service under systemd, has stopped answering. Its stderr \
+                 goes to the journal (StandardError=journal, or inherit, the default). As \
+                 root, and without restarting it:",
+            )],
+            &["sudo gorescue unit myservice"],
+        )
+        .p([roman(
+            "gorescue asks systemd over D-Bus (myservice means myservice.service) and shows \
+             the unit's state (ActiveState/SubState), its MainPID and InvocationID, Restart=, \
+             and the settings that decide what the journal keeps of a dump: StandardError=, \
+             LogRateLimitIntervalSec=, LogRateLimitBurst=, LogLevelMax= (below info, the \
+             journal keeps none of it) and LogFilterPatterns=; then the inspection of the \
+             main process, as with pid, and it asks.",
+        )])
+        .p([roman(
+            "It captures by ptrace and forwards a copy of what it drains to the service's \
+             original fd 2, so the journal still gets its own copy. That copy is rate \
+             limited: journald keeps 10000 messages per 30 s per service by default \
+             (RateLimitBurst=, scaled up with the free disk space; the unit's \
+             LogRateLimitBurst=), a dump has about 34 lines per goroutine, and journald \
+             drops the rest, mostly silently. With the default limit, 88.6 % of the lines of \
+             a 10,000-goroutine dump are typically lost. gorescue's own capture has every \
+             line; it reads the journal's copy back and says how many of its lines journald \
+             dropped. The dump time is the journal timestamp of the dump's first line.",
+        )])
+        .p([roman(
+            "After the summary's likely onset, gorescue prints what the service itself \
+             logged within --context (default 2 minutes) of that time: what it said when it \
+             got stuck. A wider window:",
+        )])
+        .pp()
+        .ex(&["sudo gorescue unit myservice --context 5m"])
+        .p([roman(
+            "SIGQUIT ends the service (exit status 2). Afterwards gorescue says what systemd \
+             did: restarted it (Restart=on-failure or always), with the new MainPID and \
+             invocation, or left it failed or inactive. To see all of the above and send \
+             nothing:",
+        )])
+        .pp()
+        .ex(&["sudo gorescue unit myservice --dry-run"])
+        .ss("A desktop program that writes to ~/.xsession-errors")
         .example(
             [roman(
                 "A desktop program started by the X session has been stuck for hours. Its \
@@ -529,31 +695,41 @@ fn examples() -> Roff {
         )
         .example(
             [roman(
-                "A service whose stderr is /dev/null (StandardError=null), signalled from a \
-                 script, so without a prompt (--yes). gorescue freezes the process with \
-                 ptrace, points its fd 2 at a memory file (memfd) of gorescue's, sends \
-                 SIGQUIT through a pidfd while the process is still frozen, and lets it go; \
-                 the runtime then writes the dump at full speed, and gorescue drains it into \
-                 the raw capture file. When fd 2 is a pipe, a tty or a socket (the journal) \
-                 instead, its reader still gets a copy of the dump:",
+                "If the program was already sent SIGQUIT by hand, its dump is in \
+                 ~/.xsession-errors, which may hold other output and the dumps of earlier \
+                 runs too; pass the time of the kill, since the file's modification time is \
+                 only an upper bound:",
             )],
-            &["sudo gorescue pid $(systemctl show -P MainPID myservice) --yes"],
+            &[
+                "t=$(date -Iseconds); kill -QUIT PID; sleep 1",
+                "gorescue annotate ~/.xsession-errors --at \"$t\"",
+            ],
         )
+        .ss("A service whose stderr is /dev/null")
         .example(
             [roman(
-                "See what gorescue finds and what it would do (the Go version, where fd 2 \
-                 goes, the capture method, GOTRACEBACK, anything that would prevent the \
-                 dump), without sending anything:",
+                "With StandardError=null (or a program started with 2>/dev/null) the \
+                 runtime's dump goes nowhere. gorescue unit finds the main process by the \
+                 unit's name, gorescue pid takes its PID; from a script, without a prompt \
+                 (--yes):",
             )],
-            &["sudo gorescue pid PID --dry-run"],
+            &[
+                "sudo gorescue unit myservice --yes",
+                "sudo gorescue pid $(systemctl show -P MainPID myservice) --yes",
+            ],
         )
-        .example(
-            [roman(
-                "Write the capture as JSON to a file (written atomically, mode 0600) instead \
-                 of the annotated text to standard output:",
-            )],
-            &["sudo gorescue pid PID --yes --format json -o dump.json"],
-        )
+        .p([roman(
+            "fd 2 is /dev/null, so gorescue uses ptrace: it freezes the process, points its \
+             fd 2 at a memory file (memfd) of gorescue's, sends SIGQUIT through a pidfd while \
+             the process is still frozen, and lets it go; the runtime then writes the dump at \
+             full speed, and gorescue drains it into the raw capture file. When fd 2 is a \
+             pipe, a tty or a socket (the journal) instead, its reader still gets a copy of \
+             the dump. See what gorescue finds and what it would do (the Go version, where \
+             fd 2 goes, the capture method, GOTRACEBACK, anything that would prevent the \
+             dump), without sending anything:",
+        )])
+        .pp()
+        .ex(&["sudo gorescue pid PID --dry-run"])
         .example(
             [roman(
                 "Every capture is first saved unchanged, as \
@@ -568,40 +744,43 @@ fn examples() -> Roff {
                 "    /var/lib/gorescue/myservice-1234-20261128T093500Z.dump",
             ],
         )
-        .ss("Reading a dump that was already printed")
+        .ss("A crash that is already in the journal")
         .example(
             [roman(
-                "Annotate a dump someone saved (the times are computed from the file's \
-                 modification time unless --at is given):",
+                "The service panicked last night, or someone ran systemctl kill -s QUIT \
+                 myservice, and systemd has restarted it since. gorescue journal searches \
+                 the unit's journal across restarts and lists every SIGQUIT dump, panic and \
+                 fatal error in it: its time, invocation ID, PID, kind, number of goroutines, \
+                 and whether it is complete:",
             )],
-            &["gorescue annotate dump.txt"],
+            &["sudo gorescue journal myservice --list"],
         )
         .example(
             [roman(
-                "A service under systemd writes its stderr to the journal. After \
-                 systemctl kill -s QUIT myservice, annotate the dump it printed, dated by \
-                 the journal's own timestamps (a log that spans restarts can hold several \
-                 dumps; each is shown):",
-            )],
-            &["journalctl -u myservice -o short-iso | gorescue annotate"],
-        )
-        .example(
-            [roman(
-                "The program was sent SIGQUIT by hand and its dump is in \
-                 ~/.xsession-errors, which may hold other output and the dumps of earlier \
-                 runs too; pass the time of the kill, since the file's modification time is \
-                 only an upper bound:",
+                "Then print the newest, annotated, with the journal timestamp of its first \
+                 line as the dump time (--since narrows the search). gorescue journal sends \
+                 nothing to any process. A dump that journald cut short is marked \
+                 incomplete, and since journald stores no blank lines, there are none \
+                 between its goroutines:",
             )],
             &[
-                "t=$(date -Iseconds); kill -QUIT PID; sleep 1",
-                "gorescue annotate ~/.xsession-errors --at \"$t\"",
+                "sudo gorescue journal myservice",
+                "sudo gorescue journal myservice --since yesterday --group",
             ],
         )
         .example(
             [roman(
-                "Without gorescue pid, the dump of a process whose stderr goes nowhere \
-                 useful can be had with strace: as root, attach strace to the process to \
-                 log its write(2) calls while it dumps (strace exits with the process), then \
+                "An older dump, by its invocation ID from --list, through journalctl (the \
+                 short-iso timestamps date it):",
+            )],
+            &["journalctl _SYSTEMD_INVOCATION_ID=ID -o short-iso | gorescue annotate"],
+        )
+        .ss("A saved strace log")
+        .example(
+            [roman(
+                "Without gorescue, the dump of a process whose stderr goes nowhere useful \
+                 can be had with strace: as root, attach strace to the process to log its \
+                 write(2) calls while it dumps (strace exits with the process), then \
                  reassemble the dump from the log. -s 65536 keeps strace from cutting the \
                  strings, -tt puts the dump time in the log, and -f follows every thread \
                  (this stops the process at every write: a big dump takes minutes):",
@@ -619,14 +798,22 @@ fn examples() -> Roff {
             )],
             &["gorescue strace /tmp/strace.log --format raw > dump.txt"],
         )
+        .ss("Capturing through the template unit")
         .example(
             [roman(
-                "A big dump (thousands of goroutines, most of them alike): print each \
-                 distinct stack once, with its count, its goroutine ids and the range of \
-                 their waits:",
+                "With units/gorescue@.service installed (see THE TEMPLATE UNIT), systemd \
+                 runs the capture: from a monitoring script, over ssh, without a terminal. \
+                 The instance name is the unit to rescue; systemctl start returns when the \
+                 capture is over. The annotated dump is in the template unit's journal, the \
+                 raw capture in /var/lib/gorescue:",
             )],
-            &["gorescue annotate dump.txt --group | less"],
+            &[
+                "sudo systemctl start gorescue@myservice.service.service",
+                "journalctl -u gorescue@myservice.service.service",
+                "sudo ls -l /var/lib/gorescue",
+            ],
         )
+        .ss("Reading the JSON with jq")
         .example(
             [roman(
                 "With jq(1), list the goroutines that have waited more than an hour, with \
@@ -640,10 +827,43 @@ fn examples() -> Roff {
         )
         .example(
             [roman(
-                "The dump was taken at a known time (here in UTC, shown in UTC) and the file \
-                 has been copied since:",
+                "Capture a service to a JSON file, then see how much of the dump the journal \
+                 lost and count the goroutines by state:",
             )],
-            &["gorescue annotate dump.txt --at 2022-02-26T09:45:00Z --utc"],
+            &[
+                "sudo gorescue unit myservice --yes --format json -o dump.json",
+                "jq '.dumps[0].capture.journal.lost_percent' dump.json",
+                "jq -r '.dumps[0].goroutines[].state' dump.json | sort | uniq -c",
+            ],
+        )
+        .example(
+            [roman(
+                "The crashes in a service's journal, newest last, one per line:",
+            )],
+            &[
+                "sudo gorescue journal myservice --list --format json |",
+                "    jq -r '.[] | [.time, .invocation_id, .kind, .goroutines] | @tsv'",
+            ],
+        )
+        .ss("Other dumps")
+        .example(
+            [roman(
+                "Annotate a dump someone saved (the times are computed from the file's \
+                 modification time unless --at is given); the dump was taken at a known time \
+                 (here in UTC, shown in UTC) and the file has been copied since:",
+            )],
+            &[
+                "gorescue annotate dump.txt",
+                "gorescue annotate dump.txt --at 2022-02-26T09:45:00Z --utc",
+            ],
+        )
+        .example(
+            [roman(
+                "A big dump (thousands of goroutines, most of them alike): print each \
+                 distinct stack once, with its count, its goroutine ids and the range of \
+                 their waits:",
+            )],
+            &["gorescue annotate dump.txt --group | less"],
         )
         .example(
             [roman("Install the completions for bash:")],
@@ -656,27 +876,35 @@ fn exit_status() -> Roff {
     let code = |c: u8| bold(c.to_string());
     Page::new()
         .sh("EXIT STATUS")
+        .p([roman(
+            "unit exits as pid does, and with the codes below for what can go wrong with the \
+             unit itself; each such error is one line that names the unit.",
+        )])
         .tp(
             [code(exit::OK)],
             [roman(
                 "Success: at least one dump was found and printed (a dump cut off before its end \
-             is printed too, with a warning on standard error). With pid: the whole dump was \
-             captured, saved and printed.",
+             is printed too, with a warning on standard error). With pid and unit: the whole \
+             dump was captured, saved and printed; a journal's incomplete copy of it is \
+             reported, not an error. With journal --list: the dumps were listed.",
             )],
         )
         .tp(
             [code(exit::FAILURE)],
             [roman(
-                "Failure, such as an error writing the output. With pid also: the raw capture \
-             cannot be saved, a system call failed unexpectedly, or the dump stopped coming \
-             for --timeout after part of it had arrived (that part is saved and printed).",
+                "Failure, such as an error writing the output. With pid and unit also: the raw \
+             capture cannot be saved, a system call failed unexpectedly, or the dump stopped \
+             coming for --timeout after part of it had arrived (that part is saved and \
+             printed). unit: the bus cannot be reached (no D-Bus socket, or with --user no \
+             session bus), or systemd answered with another error. journal: the journal \
+             cannot be read.",
             )],
         )
         .tp(
             [code(exit::USAGE)],
             [roman(
-                "Usage error: an unknown command or option, a bad value, or a --at time that \
-             cannot be read.",
+                "Usage error: an unknown command or option, a bad value, a --at or --since time \
+             that cannot be read, or (unit) an invalid unit name.",
             )],
         )
         .tp(
@@ -689,50 +917,60 @@ fn exit_status() -> Roff {
         .tp(
             [code(exit::NO_DUMP)],
             [roman(
-                "The input is empty, or holds no goroutine dump. With pid: no dump arrived \
-             within --timeout of SIGQUIT; the program may catch SIGQUIT itself \
-             (signal.Notify), and the process's state now is reported.",
+                "The input is empty, or holds no goroutine dump. With pid and unit: no dump \
+             arrived within --timeout of SIGQUIT; the program may catch SIGQUIT itself \
+             (signal.Notify), and the process's state now is reported. journal: the unit \
+             has no journal entries (since --since), or none of them is a dump, panic or \
+             fatal error.",
             )],
         )
         .tp(
             [code(exit::NO_PROCESS)],
-            [roman("pid: there is no process with that PID.")],
+            [roman(
+                "pid: there is no process with that PID. unit: there is no such unit, or it is \
+             not running (inactive, failed, or MainPID 0): there is no process to rescue, \
+             but gorescue journal may find what it left in the journal.",
+            )],
         )
         .tp(
             [code(exit::NOT_PERMITTED)],
             [roman(
-                "pid: not permitted to inspect, trace or signal the process. The message says \
-             what is needed (root, or CAP_SYS_PTRACE and CAP_KILL) and the value of \
-             kernel.yama.ptrace_scope; see SECURITY.",
+                "pid and unit: not permitted to inspect, trace or signal the process. The \
+             message says what is needed (root, or CAP_SYS_PTRACE and CAP_KILL) and the \
+             value of kernel.yama.ptrace_scope; see SECURITY. unit also: the bus or systemd \
+             denied access. journal: not permitted to read the journal (root, or the \
+             systemd-journal or adm group).",
             )],
         )
         .tp(
             [code(exit::REFUSED)],
             [roman(
-                "pid: refused, and nothing was sent: the answer to the prompt was not yes; \
-             standard input is not a terminal and --yes was not given; the process does not \
-             look like a Go program (--force sends anyway); it runs in secure mode (setuid, \
-             setgid or file capabilities: Go 1.21 and later print no dump then); it ignores \
-             SIGQUIT, or blocks it in every thread (--force sends anyway); it is stopped \
-             (--force sends anyway) or a zombie; or the capture method cannot be used (it is \
-             already traced and ptrace is needed, --via file but fd 2 is not a regular file, \
-             fd 2 is closed).",
+                "pid and unit: refused, and nothing was sent: the answer to the prompt was not \
+             yes; standard input is not a terminal and --yes was not given; the process does \
+             not look like a Go program (--force sends anyway); it runs in secure mode \
+             (setuid, setgid or file capabilities: Go 1.21 and later print no dump then); it \
+             ignores SIGQUIT, or blocks it in every thread (--force sends anyway); it is \
+             stopped (--force sends anyway) or a zombie; or the capture method cannot be used \
+             (it is already traced and ptrace is needed, --via file but fd 2 is not a regular \
+             file, fd 2 is closed). unit also: the unit is not a service (a socket, timer, \
+             mount or other unit has no main process).",
             )],
         )
         .tp(
             [code(exit::TARGET_EXITED)],
             [roman(
-                "pid: the process exited before it was signalled (or its PID was reused), or \
-             during the capture before its dump was complete, or without printing a dump. \
-             What arrived is saved and printed.",
+                "pid and unit: the process exited before it was signalled (or its PID was \
+             reused), or during the capture before its dump was complete, or without \
+             printing a dump. What arrived is saved and printed.",
             )],
         )
         .tp(
             [code(exit::INTERRUPTED)],
             [roman(
-                "pid: gorescue was interrupted by SIGINT, SIGTERM or SIGHUP. Before the signal, \
-             nothing was sent and the process is released unchanged; after it, what had \
-             arrived, if anything, is saved and printed. The process is never left stopped or traced.",
+                "pid and unit: gorescue was interrupted by SIGINT, SIGTERM or SIGHUP. Before \
+             the signal, nothing was sent and the process is released unchanged; after it, \
+             what had arrived, if anything, is saved and printed. The process is never left \
+             stopped or traced.",
             )],
         )
         .done()
@@ -744,14 +982,14 @@ fn environment() -> Roff {
         .tp(
             [bold("TZ")],
             [roman(
-                "The time zone in which times are shown, and in which a --at time without an \
-             offset is read. --utc shows UTC instead.",
+                "The time zone in which times are shown, and in which a --at or --since time \
+             without an offset is read. --utc shows UTC instead.",
             )],
         )
         .tp(
             [bold("XDG_STATE_HOME")],
             [roman(
-                "When pid does not run as root, it saves raw captures in \
+                "When pid or unit does not run as root, it saves raw captures in \
              $XDG_STATE_HOME/gorescue if the variable is set and not empty.",
             )],
         )
@@ -762,6 +1000,28 @@ fn environment() -> Roff {
              $HOME/.local/state/gorescue.",
             )],
         )
+        .tp(
+            [bold("DBUS_SESSION_BUS_ADDRESS")],
+            [roman(
+                "With --user, unit talks to the user's service manager over the session bus at \
+             this address.",
+            )],
+        )
+        .tp(
+            [bold("XDG_RUNTIME_DIR")],
+            [roman(
+                "With --user and no DBUS_SESSION_BUS_ADDRESS, the session bus is \
+             $XDG_RUNTIME_DIR/bus. sudo usually clears both: run gorescue unit --user as \
+             the user, in the user's own session, or give the address, such as \
+             DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus.",
+            )],
+        )
+        .tp(
+            [bold("DBUS_SYSTEM_BUS_ADDRESS")],
+            [roman(
+                "The system bus, when not at its usual /run/dbus/system_bus_socket.",
+            )],
+        )
         .done()
 }
 
@@ -770,13 +1030,34 @@ fn files() -> Roff {
         .sh("FILES")
         .tp(
             [italic("/var/lib/gorescue/")],
-            [roman("Where pid saves raw captures when it runs as root.")],
+            [roman(
+                "Where pid and unit save raw captures when they run as root; also the \
+             template unit's StateDirectory=.",
+            )],
         )
         .tp(
             [italic("$XDG_STATE_HOME/gorescue/")],
             [roman(
-                "Where pid saves raw captures otherwise (~/.local/state/gorescue/ when \
+                "Where pid and unit save raw captures otherwise (~/.local/state/gorescue/ when \
              XDG_STATE_HOME is not set).",
+            )],
+        )
+        .tp(
+            [italic("/etc/systemd/system/gorescue@.service")],
+            [roman(
+                "The template unit, installed from units/gorescue@.service in the source tree \
+             (see THE TEMPLATE UNIT).",
+            )],
+        )
+        .tp(
+            [
+                italic("/var/log/journal/"),
+                roman(", "),
+                italic("/run/log/journal/"),
+            ],
+            [roman(
+                "The journal, which unit reads when the service logs there and which journal \
+             searches, through sd-journal(3).",
             )],
         )
         .p([roman(
@@ -792,7 +1073,7 @@ fn files() -> Roff {
         .p([roman(
             "Apart from these, gorescue reads no configuration or other file: annotate and \
              strace read only the file given on the command line, or standard input; pid \
-             reads /proc (see SECURITY).",
+             and unit read /proc (see SECURITY).",
         )])
         .p([roman(
             "Goroutine dumps can hold secrets: function arguments are printed as raw words \
@@ -810,10 +1091,23 @@ fn security() -> Roff {
             bold("annotate"),
             roman(" and "),
             bold("strace"),
-            roman(" only read their input. "),
+            roman(" only read their input, and "),
+            bold("journal"),
+            roman(" only reads the journal. "),
             bold("pid"),
-            roman(" acts on another process; this is what it does to it."),
+            roman(" and "),
+            bold("unit"),
+            roman(" act on another process; this is what they do to it."),
         ])
+        .tp(
+            [roman("D-Bus")],
+            [roman(
+                "unit asks systemd over D-Bus (the system bus, or the session bus with --user) \
+             and only reads: GetUnit, LoadUnit when the unit is not loaded yet, and the \
+             properties of the unit and its service. It never asks systemd to kill, stop or \
+             restart anything; gorescue sends the signal itself.",
+            )],
+        )
         .tp(
             [roman("Inspection")],
             [roman(
@@ -832,7 +1126,8 @@ fn security() -> Roff {
              prints every goroutine's stack and exits with status 2. With GOTRACEBACK=crash \
              in its environment it prints more, then aborts with SIGABRT (a shell shows exit \
              status 134) and may dump core. A program that handles SIGQUIT itself \
-             (signal.Notify) prints no dump and keeps running.",
+             (signal.Notify) prints no dump and keeps running. A service's Restart= decides \
+             whether systemd starts it again.",
             )],
         )
         .tp(
@@ -856,8 +1151,9 @@ fn security() -> Roff {
              process is released unchanged, also on SIGINT, SIGTERM or SIGHUP. The copy of \
              the original fd 2 stays open in the process. Unless fd 2 was /dev/null, gorescue \
              takes a copy of it (pidfd_getfd) and forwards what it drains, \
-             so the original reader still gets the dump. A process that prints nothing \
-             (it handles SIGQUIT itself) gets its fd 2 back after --timeout.",
+             so the original reader (the journal, for a service) still gets the dump. A \
+             process that prints nothing (it handles SIGQUIT itself) gets its fd 2 back after \
+             --timeout.",
             )],
         )
         .tp(
@@ -880,7 +1176,18 @@ fn security() -> Roff {
              kernel.yama.ptrace_scope restricts ptrace further: at 1, a user without \
              CAP_SYS_PTRACE may trace only its own descendants; at 2, only CAP_SYS_PTRACE \
              may trace; at 3, nobody may. A process that is already traced (by a debugger or \
-             strace) cannot be traced again.",
+             strace) cannot be traced again. The template unit keeps exactly what it needs; \
+             see THE TEMPLATE UNIT.",
+            )],
+        )
+        .tp(
+            [roman("The bus and the journal")],
+            [roman(
+                "Reading a unit's properties over D-Bus needs no privilege. Reading the system \
+             journal, which unit does when the service logs there and journal always does, \
+             needs root or membership in the systemd-journal group (or adm); other users see \
+             only their own journal. Without it, unit still captures the dump, but cannot \
+             check the journal's copy or show the context.",
             )],
         )
         .done()
@@ -892,25 +1199,40 @@ fn see_also() -> Roff {
         .t([
             bold("journalctl"),
             roman("(1), "),
-            bold("strace"),
-            roman("(1), "),
             bold("kill"),
             roman("(1), "),
-            bold("ptrace"),
+            bold("strace"),
+            roman("(1), "),
+            bold("systemctl"),
+            roman("(1), "),
+            bold("systemd-run"),
+            roman("(1), "),
+            bold("memfd_create"),
             roman("(2), "),
             bold("pidfd_open"),
             roman("(2), "),
-            bold("memfd_create"),
+            bold("ptrace"),
             roman("(2), "),
+            bold("sd-journal"),
+            roman("(3), "),
+            bold("journald.conf"),
+            roman("(5), "),
             bold("proc"),
             roman("(5), "),
             bold("systemd.exec"),
             roman("(5), "),
-            bold("signal"),
-            roman("(7), "),
+            bold("systemd.service"),
+            roman("(5), "),
             bold("capabilities"),
+            roman("(7), "),
+            bold("signal"),
             roman("(7)"),
         ])
+        .p([roman(
+            "journald.conf(5) describes RateLimitIntervalSec= and RateLimitBurst=, the rate \
+             limit that cuts big dumps in the journal; systemd.exec(5) the per-unit \
+             LogRateLimitIntervalSec=, LogRateLimitBurst=, LogLevelMax= and StandardError=.",
+        )])
         .p([roman(
             "The Go runtime's documentation of GOTRACEBACK and of the signals it handles: \
              https://pkg.go.dev/runtime and https://pkg.go.dev/os/signal",
@@ -933,7 +1255,14 @@ mod tests {
     #[test]
     fn completions_name_the_commands() {
         let bash = String::from_utf8(completions(clap_complete::Shell::Bash)).unwrap();
-        for sub in ["annotate", "strace", "pid", "completions"] {
+        for sub in [
+            "annotate",
+            "strace",
+            "pid",
+            "unit",
+            "journal",
+            "completions",
+        ] {
             assert!(bash.contains(sub), "{sub} missing");
         }
     }

@@ -118,6 +118,8 @@ fn man_page_renders_without_groff_warnings() {
         "DESCRIPTION",
         "COMMANDS",
         "HOW TIMES ARE COMPUTED",
+        "JSON OUTPUT",
+        "THE TEMPLATE UNIT",
         "EXAMPLES",
         "EXIT STATUS",
         "ENVIRONMENT",
@@ -130,6 +132,213 @@ fn man_page_renders_without_groff_warnings() {
             "no section {heading} in the rendered page"
         );
     }
+}
+
+/// The page as it renders for a terminal, with every run of white space made one blank (so
+/// that phrases can be found whatever the line breaks).
+fn rendered_flat(page: &str) -> String {
+    let (ok, text, stderr) = run(
+        "groff",
+        &["-man", "-ww", "-Tutf8", "-rLL=80n", "-P", "-cbou"],
+        page.as_bytes(),
+        "groff is needed for this test: apt-get install groff",
+    );
+    assert!(ok && stderr.is_empty(), "groff -man -ww -Tutf8:\n{stderr}");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text of section `name` of the rendered page: from its heading to the next one.
+fn section<'a>(text: &'a str, name: &str, next: &str) -> &'a str {
+    let start = text
+        .find(&format!(" {name} "))
+        .unwrap_or_else(|| panic!("no section {name}"));
+    let rest = &text[start..];
+    let end = rest
+        .find(&format!(" {next} "))
+        .unwrap_or_else(|| panic!("no section {next} after {name}"));
+    &rest[..end]
+}
+
+fn assert_mentions(section_name: &str, text: &str, phrases: &[&str]) {
+    for p in phrases {
+        assert!(
+            text.contains(p),
+            "{section_name} does not mention {p:?}:\n{text}"
+        );
+    }
+}
+
+/// issue 4: the manual walks through the admin workflows, one subsection each.
+#[test]
+fn man_page_examples_walk_through_the_admin_workflows() {
+    let text = rendered_flat(&read_committed());
+    let examples = section(&text, "EXAMPLES", "EXIT STATUS");
+    let workflows: &[(&str, &[&str])] = &[
+        (
+            "A wedged service that logs to the journal",
+            &[
+                "sudo gorescue unit myservice",
+                "MainPID",
+                "InvocationID",
+                "Restart=",
+                "LogRateLimitBurst=",
+                "LogLevelMax=",
+                "ptrace",
+                "the journal still gets its own copy",
+                "88.6 %",
+                "10,000-goroutine",
+                "journal timestamp of the dump's first line",
+                "--context 5m",
+                "new MainPID",
+                "failed or inactive",
+            ],
+        ),
+        (
+            "A desktop program that writes to ~/.xsession-errors",
+            &["ls -l /proc/PID/fd/2", "sudo gorescue pid PID"],
+        ),
+        (
+            "A service whose stderr is /dev/null",
+            &[
+                "StandardError=null",
+                "sudo gorescue unit myservice --yes",
+                "sudo gorescue pid $(systemctl show -P MainPID myservice) --yes",
+            ],
+        ),
+        (
+            "A crash that is already in the journal",
+            &[
+                "sudo gorescue journal myservice --list",
+                "sudo gorescue journal myservice ",
+                "sends nothing",
+            ],
+        ),
+        ("A saved strace log", &["gorescue strace /tmp/strace.log"]),
+        (
+            "Capturing through the template unit",
+            &[
+                "systemctl start gorescue@myservice.service.service",
+                "journalctl -u gorescue@myservice.service.service",
+                "/var/lib/gorescue",
+            ],
+        ),
+        (
+            "Reading the JSON with jq",
+            &["--format json", "jq '.dumps[0]"],
+        ),
+    ];
+    for (i, (title, phrases)) in workflows.iter().enumerate() {
+        let next = workflows.get(i + 1).map(|w| w.0).unwrap_or("Other dumps");
+        assert_mentions(title, section(examples, title, next), phrases);
+    }
+}
+
+#[test]
+fn man_page_documents_the_template_unit() {
+    let text = rendered_flat(&read_committed());
+    let unit_section = section(&text, "THE TEMPLATE UNIT", "EXAMPLES");
+    assert_mentions(
+        "THE TEMPLATE UNIT",
+        unit_section,
+        &[
+            "units/gorescue@.service",
+            "install -m0644 units/gorescue@.service /etc/systemd/system/",
+            "systemctl daemon-reload",
+            "/usr/local/bin/gorescue unit %i --yes --save-dir %S/gorescue --utc",
+            "StateDirectory=gorescue",
+            "/var/lib/gorescue",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "CapabilityBoundingSet=",
+            "CAP_SYS_PTRACE",
+            "CAP_KILL",
+            "CAP_DAC_READ_SEARCH",
+            "systemd-analyze verify",
+        ],
+    );
+    // The page describes the unit that is shipped: its ExecStart, state directory and
+    // capabilities are those of units/gorescue@.service.
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("units/gorescue@.service"),
+    )
+    .expect("units/gorescue@.service");
+    for line in [
+        "ExecStart=/usr/local/bin/gorescue unit %i --yes --save-dir %S/gorescue --utc",
+        "StateDirectory=gorescue",
+        "CapabilityBoundingSet=CAP_SYS_PTRACE CAP_KILL CAP_DAC_READ_SEARCH",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == line),
+            "units/gorescue@.service has no line {line:?}: update src/docs.rs (THE TEMPLATE UNIT) with it"
+        );
+    }
+    for setting in unit
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.ends_with("=yes"))
+    {
+        assert!(
+            unit_section.contains(setting),
+            "THE TEMPLATE UNIT does not list {setting} of units/gorescue@.service"
+        );
+    }
+}
+
+#[test]
+fn man_page_other_sections_cover_unit_and_journal() {
+    let text = rendered_flat(&read_committed());
+    assert!(
+        !text.contains("planned"),
+        "every command exists: nothing is 'planned' any more"
+    );
+    let description = section(&text, "DESCRIPTION", "OPTIONS");
+    assert_mentions("DESCRIPTION", description, &["unit does", "journal finds"]);
+    let exit_status = section(&text, "EXIT STATUS", "ENVIRONMENT");
+    assert_mentions(
+        "EXIT STATUS",
+        exit_status,
+        &[
+            "bus cannot be reached",
+            "invalid unit name",
+            "no such unit",
+            "not running",
+            "not a service",
+            "denied access",
+            "not permitted to read the journal",
+        ],
+    );
+    assert_mentions(
+        "ENVIRONMENT",
+        section(&text, "ENVIRONMENT", "FILES"),
+        &["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "--user"],
+    );
+    assert_mentions(
+        "FILES",
+        section(&text, "FILES", "SECURITY"),
+        &[
+            "/var/lib/gorescue/",
+            "/etc/systemd/system/gorescue@.service",
+            "/var/log/journal/",
+        ],
+    );
+    assert_mentions(
+        "SECURITY",
+        section(&text, "SECURITY", "SEE ALSO"),
+        &["D-Bus", "only reads", "systemd-journal group"],
+    );
+    let see_also = &text[text.find(" SEE ALSO ").expect("SEE ALSO")..];
+    assert_mentions(
+        "SEE ALSO",
+        see_also,
+        &[
+            "systemctl(1)",
+            "journalctl(1)",
+            "systemd-run(1)",
+            "systemd.service(5)",
+            "systemd.exec(5)",
+            "journald.conf(5)",
+            "RateLimitBurst=",
+        ],
+    );
 }
 
 #[test]
@@ -218,6 +427,8 @@ fn completions_for_every_shell_name_the_commands() {
             "annotate",
             "strace",
             "pid",
+            "unit",
+            "journal",
             "completions",
             "format",
             "json",
