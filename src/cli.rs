@@ -127,6 +127,9 @@ pub enum Via {
     File,
     /// Point the process's fd 2 at a file of gorescue's (ptrace), then signal it.
     Ptrace,
+    /// Read the dump back from the journal (fd 2 must be a journal stream). journald's rate
+    /// limit may drop lines; used by itself when ptrace is not permitted.
+    Journal,
 }
 
 #[derive(Debug, Args)]

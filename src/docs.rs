@@ -664,7 +664,16 @@ fn examples() -> Roff {
              drops the rest, mostly silently. With the default limit, 88.6 % of the lines of \
              a 10,000-goroutine dump are typically lost. gorescue's own capture has every \
              line; it reads the journal's copy back and says how many of its lines journald \
-             dropped. The dump time is the journal timestamp of the dump's first line.",
+             dropped. The dump time is the journal timestamp of the dump's first line. \
+             The journal's copy of the dump's lines carries gorescue's PID (_PID=), since \
+             gorescue wrote it.",
+        )])
+        .p([roman(
+            "Where ptrace is not permitted, or with --via journal, gorescue reads the dump \
+             back from the journal itself (the entries of the main process after the \
+             journal's position at the signal, lines journald split at LineMax= rejoined). \
+             What journald's rate limit dropped is then missing, and the dump is reported \
+             incomplete (exit status 8).",
         )])
         .p([roman(
             "After the summary's likely onset, gorescue prints what the service itself \

@@ -63,6 +63,7 @@ fn interrupted() -> Option<&'static str> {
 pub enum Method {
     File,
     Ptrace,
+    Journal,
 }
 
 impl Method {
@@ -70,6 +71,7 @@ impl Method {
         match self {
             Method::File => "file",
             Method::Ptrace => "ptrace",
+            Method::Journal => "journal",
         }
     }
 }
@@ -192,6 +194,16 @@ fn choose_method(
         )),
         (Via::File, other) => Err(Error::Refused(format!(
             "--via file needs fd 2 to be a regular file, but it is {}; use --via ptrace",
+            other.describe()
+        ))),
+        (Via::Journal, Stderr::JournalStream { .. }) => Ok((
+            Method::Journal,
+            "--via journal: read the dump back from the journal (journald's rate limit may drop \
+lines of a large dump)"
+                .into(),
+        )),
+        (Via::Journal, other) => Err(Error::Refused(format!(
+            "--via journal needs fd 2 to be a journal stream, but it is {}; use --via ptrace",
             other.describe()
         ))),
         (Via::Ptrace, _) => {
@@ -406,6 +418,8 @@ struct Captured {
     timed_out: bool,
     /// For the file method: other writers' bytes may be mixed in.
     note: Option<String>,
+    /// For the journal method: the dump time is the journal's, not the capture clock.
+    time_source: TimeSource,
 }
 
 const POLL: Duration = Duration::from_millis(20);
@@ -425,6 +439,7 @@ fn collect(
         interrupted: None,
         timed_out: false,
         note: None,
+        time_source: TimeSource::Capture,
     };
     let mut last_progress = Instant::now();
     loop {
@@ -566,7 +581,7 @@ pub fn capture(
     out: Box<dyn Write>,
 ) -> Result<Tally, Error> {
     catch_interrupts();
-    let plan = plan(pid, args.via)?;
+    let mut plan = plan(pid, args.via)?;
     let dir = args.save_dir.clone().unwrap_or_else(default_save_dir);
     let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
     let name = format!(
@@ -621,7 +636,20 @@ pub fn capture(
     let sent_at = Local::now().fixed_offset();
     let captured = match plan.method {
         Method::File => capture_file(&plan, &pidfd, &mut raw, args.timeout)?,
-        Method::Ptrace => capture_ptrace(&plan, &pidfd, &mut raw, args.timeout)?,
+        Method::Journal => capture_journal(&plan, &pidfd, &mut raw, args.timeout)?,
+        Method::Ptrace => match capture_ptrace(&plan, &pidfd, &mut raw, args.timeout) {
+            // Not allowed to ptrace, but the dump goes to the journal: read it back from there.
+            Err(Error::NotPermitted(why))
+                if matches!(plan.stderr, Stderr::JournalStream { .. }) =>
+            {
+                eprintln!(
+                    "ptrace is not permitted ({why}); reading the dump back from the journal instead"
+                );
+                plan.method = Method::Journal;
+                capture_journal(&plan, &pidfd, &mut raw, args.timeout)?
+            }
+            other => other?,
+        },
     };
     finish(args, &plan, &pidfd, raw, captured, sent_at, hooks, out)
 }
@@ -783,6 +811,67 @@ fn capture_ptrace(
     Ok(c)
 }
 
+/// Signal the process and read its dump back from the journal: the entries logged by that
+/// PID after the journal's position before the signal, with lines journald split at
+/// LineMax rejoined. What journald dropped (its rate limit) is missing; the parser then
+/// marks the dump incomplete.
+fn capture_journal(
+    plan: &Plan,
+    pidfd: &PidFd,
+    raw: &mut RawFile,
+    timeout: Duration,
+) -> Result<Captured, Error> {
+    use crate::capture::journal::{Filter, Journal, LineJoiner};
+    let jerr = |e: io::Error| Error::Live(format!("cannot read the journal: {e}"));
+    let mut j = Journal::open(false).map_err(jerr)?;
+    let cursor = j.cursor_now().map_err(jerr)?;
+    let filter = Filter {
+        pid: Some(plan.info.pid),
+        ..Filter::default()
+    };
+    j.follow_from(cursor.as_deref(), &filter).map_err(jerr)?;
+    signal(plan, pidfd)?;
+    let mut joiner = LineJoiner::default();
+    let mut first: Option<DateTime<FixedOffset>> = None;
+    let raw_file = &mut raw.file;
+    let mut write_line = |bytes: &[u8], time: DateTime<FixedOffset>| -> io::Result<u64> {
+        first.get_or_insert(time);
+        raw_file.write_all(bytes)?;
+        raw_file.write_all(b"\n")?;
+        Ok(bytes.len() as u64 + 1)
+    };
+    let mut pull = || -> io::Result<u64> {
+        let mut n = 0;
+        while let Some(e) = j.next_entry()? {
+            if let Some(line) = joiner.push(e) {
+                n += write_line(&line.bytes, line.time)?;
+            }
+        }
+        Ok(n)
+    };
+    let mut c = collect(pidfd, timeout, &mut pull).map_err(jerr)?;
+    if c.exited {
+        // journald may still be reading the stream: take what comes until it is quiet.
+        let mut quiet = Instant::now();
+        let end = Instant::now() + Duration::from_secs(30);
+        while quiet.elapsed() < Duration::from_secs(1) && Instant::now() < end {
+            let n = pull().map_err(jerr)?;
+            if n > 0 {
+                c.bytes += n;
+                quiet = Instant::now();
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        for line in joiner.finish() {
+            c.bytes += write_line(&line.bytes, line.time).map_err(jerr)?;
+        }
+    }
+    c.first_bytes_at = first;
+    c.time_source = TimeSource::Journal;
+    Ok(c)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn finish(
     args: &CaptureArgs,
@@ -837,7 +926,7 @@ fn finish(
     }
     let time = after.time.unwrap_or(DumpTime {
         time: c.first_bytes_at.unwrap_or(sent_at),
-        source: TimeSource::Capture,
+        source: c.time_source,
     });
     let policy = TimePolicy {
         argument: Some(time),

@@ -13,7 +13,7 @@ use crate::cli::UnitArgs;
 use crate::dump::render::{ContextFn, Tally};
 use crate::dump::{DumpTime, TimeSource};
 use crate::error::{Error, exit};
-use crate::live::{self, AfterCapture, Hooks, Plan};
+use crate::live::{self, AfterCapture, Hooks, Method, Plan};
 use crate::stderr::Stderr;
 use crate::target::unit::{Bus, Systemd, UnitError, UnitInfo};
 
@@ -138,7 +138,8 @@ impl Hooks for UnitHooks {
 
     fn after_capture(&mut self, raw: &Path, plan: &Plan) -> AfterCapture {
         let mut after = AfterCapture::default();
-        if !matches!(plan.stderr, Stderr::JournalStream { .. }) {
+        // With the journal method the journal's copy is the capture itself.
+        if !matches!(plan.stderr, Stderr::JournalStream { .. }) || plan.method == Method::Journal {
             return after;
         }
         let Some((j, cursor)) = self.journal.as_mut() else {

@@ -285,6 +285,21 @@ fn nothing_is_sent_on_dry_run_or_without_confirmation() {
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
+    // --via journal needs a journal stream.
+    let out = gorescue()
+        .args(["pid", &pid, "--yes", "--via", "journal"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let last = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.contains("--via journal needs fd 2 to be a journal stream"),
+        "{last}"
+    );
     // No terminal and no --yes: refused, nothing sent.
     let out = gorescue()
         .args(["pid", &pid])

@@ -439,3 +439,48 @@ fn bench_unit_journal() {
     println!("n={n}: the journal's own copy during the capture: {j}");
     assert!(delivered as u32 >= n);
 }
+
+#[test]
+fn journal_method_reads_the_dump_back_from_the_journal() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    let bin = newest_dumpprog();
+    let save = scratch("unit-via-journal");
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=wedge4",
+        bin.to_str().unwrap(),
+        "-mode",
+        "wedge",
+    ]);
+    ns.main_pid("wedge4.service");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let out = gorescue(
+        &ns,
+        &[
+            "unit",
+            "wedge4",
+            "--via",
+            "journal",
+            "--yes",
+            "--format",
+            "json",
+            "--save-dir",
+            save.to_str().unwrap(),
+        ],
+    );
+    let v = json_of(&out);
+    let d = &v["dumps"][0];
+    assert_eq!(d["capture"]["method"], "journal");
+    assert_eq!(d["complete"], true);
+    assert_eq!(d["dump_time_source"], "journal");
+    let logged = ns.run_ok(&["journalctl", "-u", "wedge4", "-o", "cat", "--no-pager"]);
+    let in_journal = logged
+        .lines()
+        .filter(|l| l.starts_with("goroutine ") && l.ends_with(':'))
+        .count();
+    assert_eq!(d["goroutines"].as_array().unwrap().len(), in_journal);
+    // The raw capture is the journal's lines (no blank lines: journald keeps none).
+    let raw = std::fs::read_to_string(d["capture"]["raw_file"].as_str().unwrap()).unwrap();
+    assert!(raw.starts_with("SIGQUIT: quit\n") && !raw.contains("\n\n"));
+}
