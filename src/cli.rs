@@ -52,7 +52,7 @@ pub enum Command {
     ///
     /// Resolves the unit over D-Bus (NAME without a suffix means NAME.service; templates and
     /// aliases resolve too), shows its state, MainPID, InvocationID, Restart= and logging
-    /// settings together with the process inspection of `pid`, then captures as `pid` does.
+    /// settings together with the process inspection of pid, then captures as pid does.
     /// When the service logs to the journal it also checks the journal's own copy of the
     /// dump, which journald's rate limit often cuts, prints what the service logged around
     /// the onset (--context), and says what systemd did next (restart, failed, inactive).
@@ -178,7 +178,7 @@ pub struct UnitArgs {
     /// Talk to the user's service manager instead of the system's.
     #[arg(long)]
     pub user: bool,
-    /// Print the unit's own journal lines this long around each onset cluster (0: off).
+    /// Print the unit's own journal lines this long around the likely onset (0: off).
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration)]
     pub context: std::time::Duration,
     #[command(flatten)]
