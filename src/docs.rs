@@ -676,6 +676,13 @@ fn examples() -> Roff {
              incomplete (exit status 8).",
         )])
         .p([roman(
+            "To look without ending the service, for example twice a minute apart to see \
+             which goroutines move, add --keep-running: a forked copy prints the dump and the \
+             service runs on (see SECURITY for the pause and the risks):",
+        )])
+        .pp()
+        .ex(&["sudo gorescue unit myservice --keep-running --yes"])
+        .p([roman(
             "After the summary's likely onset, gorescue prints what the service itself \
              logged within --context (default 2 minutes) of that time: what it said when it \
              got stuck. A wider window:",
@@ -1174,6 +1181,24 @@ fn security() -> Roff {
              sends nothing) or, if the filter kills on a forbidden call, kills the process. \
              Check the unit's SystemCallFilter= before using the ptrace method on a \
              confined service.",
+            )],
+        )
+        .tp(
+            [roman("--keep-running")],
+            [roman(
+                "gorescue freezes the process as for the ptrace method, injects a fork, and \
+             releases the process at once: it is paused while the kernel copies its page \
+             tables, about 40 to 50 ms per GiB of resident memory (2 to 5 ms for a small \
+             service; the pause is reported on stderr and as capture.pause_ms). The copy has \
+             one thread and every goroutine; gorescue points its fd 2 at a memfd of its own, \
+             closes its other descriptors, turns off its core dumps and sends it alone \
+             SIGQUIT, so the Go runtime's own code prints the dump; the process's stderr gets \
+             nothing. Afterwards gorescue makes one thread of the process reap the copy \
+             (wait4), so no zombie is left. Risks: while the copy prints, every page the \
+             process writes is copied, which counts against its memory limit, and the copy \
+             uses a CPU in its cgroup; a copy that hangs (a runtime lock held by another \
+             thread at the fork) or that runs the program's own SIGQUIT handler is killed \
+             after --timeout. Untested on arm64.",
             )],
         )
         .tp(

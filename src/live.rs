@@ -64,6 +64,8 @@ pub enum Method {
     File,
     Ptrace,
     Journal,
+    /// `--keep-running`: a forked copy of the process prints the dump.
+    Snapshot,
 }
 
 impl Method {
@@ -72,6 +74,7 @@ impl Method {
             Method::File => "file",
             Method::Ptrace => "ptrace",
             Method::Journal => "journal",
+            Method::Snapshot => "snapshot",
         }
     }
 }
@@ -98,7 +101,7 @@ fn inspect_error(e: InspectError) -> Error {
 }
 
 /// Inspect the process and decide how to capture its dump. Sends nothing.
-pub fn plan(pid: i32, via: Via) -> Result<Plan, Error> {
+pub fn plan(pid: i32, via: Via, keep_running: bool) -> Result<Plan, Error> {
     let info = ProcessInfo::read(pid).map_err(inspect_error)?;
     let build = info.go_build_info().map_err(inspect_error)?;
     let stderr = stderr::classify(pid, 2).map_err(inspect_error)?;
@@ -160,7 +163,22 @@ aborts (SIGABRT, exit status 134) and may dump core"
                 .to_string(),
         );
     }
-    let (method, why) = choose_method(via, &stderr, info.tracer_pid)?;
+    let (method, why) = if keep_running {
+        if let Some(t) = info.tracer_pid {
+            return Err(Error::Refused(format!(
+                "--keep-running needs ptrace, but the process is already traced by PID {t}"
+            )));
+        }
+        (
+            Method::Snapshot,
+            "--keep-running: the process is frozen and forked; only the copy gets SIGQUIT, with \
+its fd 2 pointed at gorescue's memfd, and is reaped afterwards; the process's own stderr gets \
+nothing"
+                .to_string(),
+        )
+    } else {
+        choose_method(via, &stderr, info.tracer_pid)?
+    };
     Ok(Plan {
         info,
         build,
@@ -312,7 +330,10 @@ impl Plan {
         }
         s += &format!("capture:    {} ({})\n", self.method.as_str(), self.why);
         s += &format!("raw dump:   saved to {} (mode 0600)\n", save_path.display());
-        s += if i.traceback_crash() {
+        s += if self.method == Method::Snapshot {
+            "effect:     the process keeps running: it pauses while the kernel copies its page \
+tables for the fork (about 40-50 ms per GiB resident); the copy prints the dump and exits\n"
+        } else if i.traceback_crash() {
             "effect:     SIGQUIT ends the process: the Go runtime prints every goroutine's stack \
 and aborts (exit status 134)\n"
         } else {
@@ -420,6 +441,8 @@ struct Captured {
     note: Option<String>,
     /// For the journal method: the dump time is the journal's, not the capture clock.
     time_source: TimeSource,
+    /// For the snapshot method: how long the process was paused.
+    pause: Option<Duration>,
 }
 
 const POLL: Duration = Duration::from_millis(20);
@@ -440,6 +463,7 @@ fn collect(
         timed_out: false,
         note: None,
         time_source: TimeSource::Capture,
+        pause: None,
     };
     let mut last_progress = Instant::now();
     loop {
@@ -480,10 +504,17 @@ to go ahead, or --dry-run to only look"
                 .into(),
         ));
     }
-    eprint!(
-        "Send SIGQUIT to {} ({})? This ends the process. [y/N] ",
-        plan.info.pid, plan.info.comm
-    );
+    if plan.method == Method::Snapshot {
+        eprint!(
+            "Pause {} ({}) briefly to fork a copy that prints the dump? [y/N] ",
+            plan.info.pid, plan.info.comm
+        );
+    } else {
+        eprint!(
+            "Send SIGQUIT to {} ({})? This ends the process. [y/N] ",
+            plan.info.pid, plan.info.comm
+        );
+    }
     let _ = io::stderr().flush();
     // Read the answer with read(2) itself: std retries on EINTR, and a Ctrl-C at the prompt
     // must end it.
@@ -581,7 +612,7 @@ pub fn capture(
     out: Box<dyn Write>,
 ) -> Result<Tally, Error> {
     catch_interrupts();
-    let mut plan = plan(pid, args.via)?;
+    let mut plan = plan(pid, args.via, args.keep_running)?;
     let dir = args.save_dir.clone().unwrap_or_else(default_save_dir);
     let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
     let name = format!(
@@ -637,6 +668,7 @@ pub fn capture(
     let captured = match plan.method {
         Method::File => capture_file(&plan, &pidfd, &mut raw, args.timeout)?,
         Method::Journal => capture_journal(&plan, &pidfd, &mut raw, args.timeout)?,
+        Method::Snapshot => capture_snapshot(&plan, &pidfd, &mut raw, args.timeout)?,
         Method::Ptrace => match capture_ptrace(&plan, &pidfd, &mut raw, args.timeout) {
             // Not allowed to ptrace, but the dump goes to the journal: read it back from there.
             Err(Error::NotPermitted(why))
@@ -872,6 +904,55 @@ fn capture_journal(
     Ok(c)
 }
 
+/// `--keep-running`: fork a copy-on-write snapshot of the frozen process and let the copy
+/// alone print the dump into gorescue's memfd (src/capture/snapshot.rs).
+fn capture_snapshot(
+    plan: &Plan,
+    pidfd: &PidFd,
+    raw: &mut RawFile,
+    timeout: Duration,
+) -> Result<Captured, Error> {
+    use crate::capture::ptrace::Error as PtraceError;
+    use crate::capture::snapshot::{self, Error as SnapError};
+    let at = Local::now().fixed_offset();
+    let report =
+        snapshot::snapshot_dump_pidfd(pidfd, &mut raw.file, timeout).map_err(|e| match e {
+            SnapError::Ptrace(PtraceError::Gone { pid }) => {
+                Error::TargetExited(format!("PID {pid} exited before the snapshot was taken"))
+            }
+            SnapError::Ptrace(PtraceError::NotPermitted { .. }) => Error::NotPermitted(format!(
+                "{e}: {}",
+                crate::target::process::permission_hint(crate::target::process::ptrace_scope())
+            )),
+            other => Error::Live(format!(
+                "the snapshot failed: {other}; PID {} keeps running",
+                plan.info.pid
+            )),
+        })?;
+    eprintln!(
+        "took a snapshot of {} ({}): paused {:.1} ms; the copy printed {} bytes{}",
+        plan.info.pid,
+        plan.info.comm,
+        report.pause.as_secs_f64() * 1e3,
+        report.bytes,
+        if report.killed {
+            " and was killed at --timeout"
+        } else {
+            ""
+        }
+    );
+    Ok(Captured {
+        bytes: report.bytes,
+        first_bytes_at: Some(at),
+        exited: true,
+        interrupted: None,
+        timed_out: false,
+        note: None,
+        time_source: TimeSource::Capture,
+        pause: Some(report.pause),
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn finish(
     args: &CaptureArgs,
@@ -883,6 +964,14 @@ fn finish(
     hooks: &mut dyn Hooks,
     out: Box<dyn Write>,
 ) -> Result<Tally, Error> {
+    if c.bytes == 0 && plan.method == Method::Snapshot {
+        return Err(Error::Live(format!(
+            "the snapshot's copy printed nothing within {}: the program may catch SIGQUIT itself \
+(signal.Notify); PID {} keeps running",
+            humantime::format_duration(args.timeout),
+            plan.info.pid
+        )));
+    }
     if c.bytes == 0 {
         let state = match ProcessInfo::read(plan.info.pid) {
             Ok(i) if pidfd.is_alive() => format!("it is still running ({})", i.state.describe()),
@@ -955,6 +1044,12 @@ fn finish(
         }),
     );
     capture.insert("raw_file".into(), raw.path.display().to_string().into());
+    if let Some(p) = c.pause {
+        capture.insert(
+            "pause_ms".into(),
+            ((p.as_secs_f64() * 1e4).round() / 10.0).into(),
+        );
+    }
     capture.extend(after.json);
     let tally = render_saved(args, &raw.path, policy, capture, hooks.context(), out)?;
     if let Some(sig) = c.interrupted {
@@ -967,6 +1062,14 @@ fn finish(
         return Err(Error::Live(format!(
             "no new dump bytes for {}: the capture stopped early; what arrived was saved to {}",
             humantime::format_duration(args.timeout),
+            raw.path.display()
+        )));
+    }
+    if (tally.incomplete > 0 || tally.dumps == 0) && plan.method == Method::Snapshot {
+        return Err(Error::Live(format!(
+            "the snapshot's dump is incomplete (the copy was stopped after --timeout, or the \
+program catches SIGQUIT); PID {} keeps running; what arrived was saved to {}",
+            plan.info.pid,
             raw.path.display()
         )));
     }

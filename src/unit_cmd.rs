@@ -139,7 +139,8 @@ impl Hooks for UnitHooks {
     fn after_capture(&mut self, raw: &Path, plan: &Plan) -> AfterCapture {
         let mut after = AfterCapture::default();
         // With the journal method the journal's copy is the capture itself.
-        if !matches!(plan.stderr, Stderr::JournalStream { .. }) || plan.method == Method::Journal {
+        // Only the ptrace capture forwards a copy to the journal.
+        if !matches!(plan.stderr, Stderr::JournalStream { .. }) || plan.method != Method::Ptrace {
             return after;
         }
         let Some((j, cursor)) = self.journal.as_mut() else {
@@ -295,6 +296,7 @@ pub fn unit(args: &UnitArgs, out: Box<dyn Write>) -> Result<Tally, Error> {
     };
     let result = live::capture(pid as i32, &args.capture, &mut hooks, out);
     let sent = !args.capture.dry_run
+        && !args.capture.keep_running
         && !matches!(
             result,
             Err(Error::Refused(_) | Error::NotPermitted(_) | Error::NoSuchProcess(_))

@@ -471,3 +471,82 @@ fn ctrl_c_at_the_prompt_leaves_the_target_untouched() {
     );
     drop(pty.master);
 }
+
+#[test]
+fn keep_running_takes_two_dumps_and_the_process_runs_on() {
+    goprog::require_root();
+    for (ver, go) in goprog::toolchains() {
+        let bin = goprog::dumpprog(&go, false);
+        let dir = scratch(&format!("keep-{ver}"));
+        let log = dir.join("own-stderr.log");
+        let mut p = Proc::start(&bin, &["-mode", "wedge"], Stderr::File(log.clone()), &[]);
+        let pid = p.pid().to_string();
+        let save = dir.join("save");
+        let dry = gorescue()
+            .args(["pid", &pid, "--keep-running", "--dry-run"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&dry.stderr);
+        assert!(
+            err.contains("capture:    snapshot") && err.contains("the process keeps running"),
+            "{err}"
+        );
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let out = gorescue()
+                .args([
+                    "pid",
+                    &pid,
+                    "--keep-running",
+                    "--yes",
+                    "--format",
+                    "json",
+                    "--save-dir",
+                    save.to_str().unwrap(),
+                ])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{ver}: {err}");
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let d = &v["dumps"][0];
+            assert_eq!(d["complete"], true, "{ver}");
+            assert_eq!(d["capture"]["method"], "snapshot");
+            assert!(d["capture"]["pause_ms"].as_f64().unwrap() > 0.0);
+            let mut g: Vec<u64> = d["goroutines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| g["state"] != "running" && g["state"] != "runnable" && g["id"] != 0)
+                .map(|g| g["id"].as_u64().unwrap())
+                .collect();
+            g.sort();
+            ids.push(g);
+            // Still running, not traced, and its own stderr got nothing.
+            assert!(
+                p.child.try_wait().unwrap().is_none(),
+                "{ver}: the process ended"
+            );
+            assert!(
+                matches!(p.state(), Some('S' | 'R')),
+                "{ver}: {:?}",
+                p.state()
+            );
+            assert_eq!(p.tracer(), Some(0));
+            assert_eq!(std::fs::read(&log).unwrap(), b"", "{ver}");
+            // No zombie left behind in the target.
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            assert!(
+                children.trim().is_empty(),
+                "{ver}: children left: {children}"
+            );
+        }
+        assert_eq!(
+            ids[0], ids[1],
+            "{ver}: the same parked goroutines in both dumps"
+        );
+        assert!(ids[0].len() >= 25);
+    }
+}

@@ -484,3 +484,46 @@ fn journal_method_reads_the_dump_back_from_the_journal() {
     let raw = std::fs::read_to_string(d["capture"]["raw_file"].as_str().unwrap()).unwrap();
     assert!(raw.starts_with("SIGQUIT: quit\n") && !raw.contains("\n\n"));
 }
+
+#[test]
+fn keep_running_leaves_the_service_up() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    let bin = newest_dumpprog();
+    let save = scratch("unit-keep");
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=wedge5",
+        bin.to_str().unwrap(),
+        "-mode",
+        "wedge",
+    ]);
+    let pid = ns.main_pid("wedge5.service");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let out = gorescue(
+        &ns,
+        &[
+            "unit",
+            "wedge5",
+            "--keep-running",
+            "--yes",
+            "--format",
+            "json",
+            "--save-dir",
+            save.to_str().unwrap(),
+        ],
+    );
+    let v = json_of(&out);
+    let d = &v["dumps"][0];
+    assert_eq!(d["complete"], true);
+    assert_eq!(d["capture"]["method"], "snapshot");
+    assert_eq!(ns.show("wedge5.service", "ActiveState"), "active");
+    assert_eq!(
+        ns.main_pid("wedge5.service"),
+        pid,
+        "the same process runs on"
+    );
+    // Its journal got nothing of the dump.
+    let logged = ns.run_ok(&["journalctl", "-u", "wedge5", "-o", "cat", "--no-pager"]);
+    assert!(!logged.contains("SIGQUIT: quit"), "{logged}");
+}

@@ -10,3 +10,4 @@
 pub mod journal;
 pub mod pidfd;
 pub mod ptrace;
+pub mod snapshot;

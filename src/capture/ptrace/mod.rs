@@ -125,6 +125,9 @@ pub struct Tracee {
     /// tgkill before the thread is detached.
     requeue: Vec<(i32, i32)>,
     released: bool,
+    /// Set by [`Tracee::fork`] while its clone runs: the PID of the child the
+    /// PTRACE_EVENT_FORK / PTRACE_EVENT_CLONE stop reported.
+    fork_event: Option<Option<i32>>,
     /// ptrace requests are only accepted from the tracing thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -150,6 +153,22 @@ impl Tracee {
     }
 
     fn seize_with(pidfd: PidFd, stop_timeout: Duration) -> Result<Tracee> {
+        Self::seize_limited(pidfd, stop_timeout, usize::MAX)
+    }
+
+    /// Seize and stop ONE thread of the process `pidfd` refers to; the others run on. Enough to
+    /// inject a syscall that touches no memory the other threads use (a `wait4` with no status
+    /// pointer, say).
+    pub fn seize_one_thread(pidfd: &PidFd, stop_timeout: Duration) -> Result<Tracee> {
+        let own = pidfd.try_clone().map_err(|e| Error::Io {
+            pid: pidfd.pid(),
+            what: "dup of the pidfd".into(),
+            source: e,
+        })?;
+        Self::seize_limited(own, stop_timeout, 1)
+    }
+
+    fn seize_limited(pidfd: PidFd, stop_timeout: Duration, limit: usize) -> Result<Tracee> {
         let pid = pidfd.pid();
         check_native(pid)?;
         let mut t = Tracee {
@@ -161,6 +180,7 @@ impl Tracee {
             insn: None,
             requeue: Vec::new(),
             released: false,
+            fork_event: None,
             _not_send: PhantomData,
         };
         let deadline = Instant::now() + stop_timeout;
@@ -180,6 +200,9 @@ impl Tracee {
             for tid in tids {
                 if t.threads.contains_key(&tid) {
                     continue;
+                }
+                if t.threads.len() >= limit {
+                    break;
                 }
                 // SAFETY: PTRACE_SEIZE with integer arguments.
                 let r = unsafe {
@@ -245,6 +268,9 @@ impl Tracee {
             }
             if !t.pidfd.is_alive() {
                 return Err(Error::Gone { pid });
+            }
+            if t.threads.len() >= limit {
+                break;
             }
         }
         if t.threads.is_empty() || !t.pidfd.is_alive() {
@@ -443,7 +469,17 @@ impl Tracee {
         }
         // To the syscall-exit stop.
         ptrace_syscall(tid).map_err(|e| self.io(format!("PTRACE_SYSCALL thread {tid}"), e))?;
-        match wait_tid(pid, tid, None) {
+        let mut waited = wait_tid(pid, tid, None);
+        if matches!(waited, Waited::Stopped(Stop::Other)) && self.fork_event.is_some() {
+            // The PTRACE_EVENT_FORK / _CLONE stop of an injected fork (Tracee::fork): note
+            // the child, then on to the syscall-exit stop.
+            let child = event_msg(tid)
+                .map_err(|e| self.io(format!("PTRACE_GETEVENTMSG thread {tid}"), e))?;
+            self.fork_event = Some(Some(child as i32));
+            ptrace_syscall(tid).map_err(|e| self.io(format!("PTRACE_SYSCALL thread {tid}"), e))?;
+            waited = wait_tid(pid, tid, None);
+        }
+        match waited {
             Waited::Syscall => {}
             Waited::Stopped(stop) => {
                 // Not expected between entry and exit. Be conservative.
@@ -472,6 +508,69 @@ impl Tracee {
             return Ok(None);
         }
         Ok(Some(v))
+    }
+
+    /// Make one stopped thread fork: `clone(exit_signal, 0, 0, 0, 0)` (exit_signal SIGCHLD is
+    /// fork(2); 0 makes a child whose exit sends its parent no signal, reaped only with
+    /// `__WALL`/`__WCLONE`). PTRACE_O_TRACEFORK and PTRACE_O_TRACECLONE are set on that thread
+    /// for the syscall only, so the kernel attaches the child to gorescue before it runs a
+    /// single instruction. The child is a copy of that one thread, stopped; see
+    /// [`Forked::attach`]. The parent's thread gets its registers back as after any injection.
+    pub fn fork(&mut self, exit_signal: i32) -> Result<Forked> {
+        if self.released {
+            return Err(Error::Invalid("already detached".into(), self.pid));
+        }
+        let opts =
+            libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACECLONE;
+        let a = [exit_signal as u64, 0, 0, 0, 0, 0];
+        for _ in 0..(2 * self.threads.len() + 4) {
+            let tid = self.injector()?;
+            let insn = self.syscall_insn(tid)?;
+            set_options(tid, opts)
+                .map_err(|e| self.io(format!("PTRACE_SETOPTIONS thread {tid}"), e))?;
+            self.fork_event = Some(None);
+            let r = self.inject_on(tid, insn, libc::SYS_clone, &a);
+            let child = self.fork_event.take().flatten();
+            let _ = set_options(tid, libc::PTRACE_O_TRACESYSGOOD);
+            let v = match r {
+                Ok(Some(v)) => v,
+                Ok(None) if child.is_none() => continue,
+                Ok(None) | Err(_) => {
+                    if let Some(c) = child {
+                        kill_traced_child(c);
+                    }
+                    return Err(match r {
+                        Err(e) => e,
+                        _ => Error::Invalid("clone interrupted after forking".into(), self.pid),
+                    });
+                }
+            };
+            if v < 0 {
+                return Err(Error::Syscall {
+                    pid: self.pid,
+                    name: "clone",
+                    source: io::Error::from_raw_os_error(-v as i32),
+                });
+            }
+            let resume = self
+                .threads
+                .get(&tid)
+                .and_then(|t| t.original)
+                .map(|o| arch::restart_fixup(&o));
+            let (Some(child), Some(resume)) = (child, resume) else {
+                kill_traced_child(v as i32);
+                return Err(Error::Invalid(
+                    format!("clone returned {v} without a fork event"),
+                    self.pid,
+                ));
+            };
+            return Ok(Forked {
+                pid: child,
+                pid_in_target: v as i32,
+                resume,
+            });
+        }
+        Err(Error::NoUsableThread { pid: self.pid })
     }
 
     /// Read target memory.
@@ -599,6 +698,145 @@ impl Tracee {
             self.undo.remove(i);
         }
     }
+}
+
+/// A child forked by [`Tracee::fork`]: attached to gorescue (the thread that made the
+/// Tracee), not yet waited for. Killed on drop unless attached.
+#[derive(Debug)]
+pub struct Forked {
+    /// The child's PID as gorescue sees it.
+    pid: i32,
+    /// As the target sees it (clone's result): differs when the target is in another PID
+    /// namespace (a container). This is the one to wait4 from inside the target.
+    pid_in_target: i32,
+    /// The registers the forking thread of the parent resumes with; the child gets them too.
+    resume: Regs,
+}
+
+impl Forked {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn pid_in_target(&self) -> i32 {
+        self.pid_in_target
+    }
+
+    /// Wait for the child's first stop, give it the registers its parent's thread resumes
+    /// with (as if it had been forked right where that thread was stopped), and hand it back as
+    /// a [`Tracee`] of its one thread: inject into it, then drop it to let it run.
+    pub fn attach(self, stop_timeout: Duration) -> Result<Tracee> {
+        let pid = self.pid;
+        let deadline = Instant::now() + stop_timeout;
+        let stop = match wait_tid(pid, pid, Some(deadline)) {
+            Waited::Stopped(s) => s,
+            Waited::Syscall => Stop::Other,
+            Waited::Gone => return Err(Error::Gone { pid }),
+            Waited::TimedOut => {
+                return Err(Error::StopTimeout {
+                    pid,
+                    tids: vec![pid],
+                    timeout: stop_timeout,
+                });
+            }
+        };
+        let io = |what: &str, e| Error::Io {
+            pid,
+            what: what.into(),
+            source: e,
+        };
+        set_options(pid, libc::PTRACE_O_TRACESYSGOOD).map_err(|e| io("PTRACE_SETOPTIONS", e))?;
+        arch::set_regs(pid, &self.resume).map_err(|e| io("set the registers", e))?;
+        let pidfd = PidFd::open(pid).map_err(|e| io("pidfd_open of the child", e))?;
+        let mut threads = BTreeMap::new();
+        threads.insert(
+            pid,
+            Thread {
+                stop: if stop == Stop::Other {
+                    Stop::Interrupt
+                } else {
+                    stop
+                },
+                original: None,
+            },
+        );
+        let t = Tracee {
+            pid,
+            pidfd,
+            threads,
+            undo: Vec::new(),
+            injector: None,
+            insn: None,
+            requeue: Vec::new(),
+            released: false,
+            fork_event: None,
+            _not_send: PhantomData,
+        };
+        std::mem::forget(self);
+        Ok(t)
+    }
+}
+
+impl Drop for Forked {
+    fn drop(&mut self) {
+        kill_traced_child(self.pid);
+    }
+}
+
+/// SIGKILL a child attached to this thread and wait (as its tracer) until it has exited; it is
+/// then a zombie of its real parent, which must reap it.
+pub(crate) fn kill_traced_child(pid: i32) {
+    // SAFETY: kill with integer arguments.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut st = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL | libc::WNOHANG) };
+        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+        if r == pid && (libc::WIFEXITED(st) || libc::WIFSIGNALED(st)) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn set_options(tid: i32, opts: i32) -> io::Result<()> {
+    // SAFETY: PTRACE_SETOPTIONS with integer arguments.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETOPTIONS,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            opts as usize as *mut libc::c_void,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn event_msg(tid: i32) -> io::Result<u64> {
+    let mut msg: libc::c_ulong = 0;
+    // SAFETY: PTRACE_GETEVENTMSG writes one unsigned long to a valid pointer.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETEVENTMSG,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut msg as *mut libc::c_ulong,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(msg)
 }
 
 impl Drop for Tracee {
