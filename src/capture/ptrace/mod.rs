@@ -204,17 +204,11 @@ impl Tracee {
                 if t.threads.len() >= limit {
                     break;
                 }
-                // SAFETY: PTRACE_SEIZE with integer arguments.
-                let r = unsafe {
-                    libc::ptrace(
-                        libc::PTRACE_SEIZE,
-                        tid,
-                        std::ptr::null_mut::<libc::c_void>(),
-                        libc::PTRACE_O_TRACESYSGOOD as usize as *mut libc::c_void,
-                    )
-                };
-                if r < 0 {
-                    let e = io::Error::last_os_error();
+                if let Err(e) = ptrace_int(
+                    libc::PTRACE_SEIZE,
+                    tid,
+                    libc::PTRACE_O_TRACESYSGOOD as usize,
+                ) {
                     match e.raw_os_error() {
                         Some(libc::ESRCH) => continue,
                         Some(libc::EPERM) if thread_gone(pid, tid) => continue,
@@ -233,16 +227,8 @@ impl Tracee {
                         original: None,
                     },
                 );
-                // SAFETY: PTRACE_INTERRUPT with integer arguments. ESRCH: the thread exited;
-                // the wait below sees that.
-                unsafe {
-                    libc::ptrace(
-                        libc::PTRACE_INTERRUPT,
-                        tid,
-                        std::ptr::null_mut::<libc::c_void>(),
-                        std::ptr::null_mut::<libc::c_void>(),
-                    )
-                };
+                // ESRCH: the thread exited; the wait below sees that.
+                let _ = ptrace_int(libc::PTRACE_INTERRUPT, tid, 0);
                 fresh.push(tid);
             }
             if fresh.is_empty() {
@@ -634,15 +620,7 @@ impl Tracee {
                         continue;
                     }
                     // Not in a ptrace-stop (should not happen): stop it, then detach.
-                    // SAFETY: PTRACE_INTERRUPT with integer arguments.
-                    unsafe {
-                        libc::ptrace(
-                            libc::PTRACE_INTERRUPT,
-                            tid,
-                            std::ptr::null_mut::<libc::c_void>(),
-                            std::ptr::null_mut::<libc::c_void>(),
-                        )
-                    };
+                    let _ = ptrace_int(libc::PTRACE_INTERRUPT, tid, 0);
                     let sig =
                         match wait_tid(pid, tid, Some(Instant::now() + Duration::from_secs(1))) {
                             Waited::Stopped(Stop::Signal(s)) => s,
@@ -806,20 +784,27 @@ pub(crate) fn kill_traced_child(pid: i32) {
     }
 }
 
-fn set_options(tid: i32, opts: i32) -> io::Result<()> {
-    // SAFETY: PTRACE_SETOPTIONS with integer arguments.
+/// A ptrace request whose `addr` is unused and whose `data` is an integer (SEIZE, INTERRUPT,
+/// SETOPTIONS, SYSCALL, DETACH).
+fn ptrace_int(req: libc::c_uint, tid: i32, data: usize) -> io::Result<()> {
+    // SAFETY: for these requests the kernel reads no memory: addr is ignored and data is a
+    // plain integer (options or a signal number).
     let r = unsafe {
         libc::ptrace(
-            libc::PTRACE_SETOPTIONS,
+            req,
             tid,
             std::ptr::null_mut::<libc::c_void>(),
-            opts as usize as *mut libc::c_void,
+            data as *mut libc::c_void,
         )
     };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+fn set_options(tid: i32, opts: i32) -> io::Result<()> {
+    ptrace_int(libc::PTRACE_SETOPTIONS, tid, opts as usize)
 }
 
 fn event_msg(tid: i32) -> io::Result<u64> {
@@ -976,33 +961,9 @@ fn wait_tid(pid: i32, tid: i32, deadline: Option<Instant>) -> Waited {
 }
 
 fn ptrace_syscall(tid: i32) -> io::Result<()> {
-    // SAFETY: PTRACE_SYSCALL with integer arguments.
-    let r = unsafe {
-        libc::ptrace(
-            libc::PTRACE_SYSCALL,
-            tid,
-            std::ptr::null_mut::<libc::c_void>(),
-            std::ptr::null_mut::<libc::c_void>(),
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    ptrace_int(libc::PTRACE_SYSCALL, tid, 0)
 }
 
 fn ptrace_detach(tid: i32, sig: i32) -> io::Result<()> {
-    // SAFETY: PTRACE_DETACH with integer arguments.
-    let r = unsafe {
-        libc::ptrace(
-            libc::PTRACE_DETACH,
-            tid,
-            std::ptr::null_mut::<libc::c_void>(),
-            sig as usize as *mut libc::c_void,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    ptrace_int(libc::PTRACE_DETACH, tid, sig as usize)
 }
