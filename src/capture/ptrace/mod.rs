@@ -152,6 +152,22 @@ impl Tracee {
         Self::seize_with(own, stop_timeout)
     }
 
+    /// A tracee of `threads` (already stopped), with nothing changed in it yet.
+    fn with_threads(pid: i32, pidfd: PidFd, threads: BTreeMap<i32, Thread>) -> Tracee {
+        Tracee {
+            pid,
+            pidfd,
+            threads,
+            undo: Vec::new(),
+            injector: None,
+            insn: None,
+            requeue: Vec::new(),
+            released: false,
+            fork_event: None,
+            _not_send: PhantomData,
+        }
+    }
+
     fn seize_with(pidfd: PidFd, stop_timeout: Duration) -> Result<Tracee> {
         Self::seize_limited(pidfd, stop_timeout, usize::MAX)
     }
@@ -171,18 +187,7 @@ impl Tracee {
     fn seize_limited(pidfd: PidFd, stop_timeout: Duration, limit: usize) -> Result<Tracee> {
         let pid = pidfd.pid();
         check_native(pid)?;
-        let mut t = Tracee {
-            pid,
-            pidfd,
-            threads: BTreeMap::new(),
-            undo: Vec::new(),
-            injector: None,
-            insn: None,
-            requeue: Vec::new(),
-            released: false,
-            fork_event: None,
-            _not_send: PhantomData,
-        };
+        let mut t = Tracee::with_threads(pid, pidfd, BTreeMap::new());
         let deadline = Instant::now() + stop_timeout;
         // Go starts threads at any time. Seize and stop what /proc lists, then look again: once
         // a scan finds nothing new after every thread listed before it had stopped, no thread
@@ -738,18 +743,7 @@ impl Forked {
                 original: None,
             },
         );
-        let t = Tracee {
-            pid,
-            pidfd,
-            threads,
-            undo: Vec::new(),
-            injector: None,
-            insn: None,
-            requeue: Vec::new(),
-            released: false,
-            fork_event: None,
-            _not_send: PhantomData,
-        };
+        let t = Tracee::with_threads(pid, pidfd, threads);
         std::mem::forget(self);
         Ok(t)
     }
