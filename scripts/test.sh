@@ -27,7 +27,7 @@ step "install what is missing"
 # pkg-config and libsystemd-dev: the journal and systemd code; golang-go and strace: the
 # fixture and strace tests; groff-base (which has /usr/bin/groff; the full `groff`
 # package adds only other output devices) and mandoc: the man page tests.
-need_debs pkg-config libsystemd-dev golang-go strace groff-base mandoc
+need_debs pkg-config libsystemd-dev golang-go strace groff-base mandoc iproute2
 ensure_pip
 ensure_rust
 if [ -f scripts/install-go.sh ]; then

@@ -121,7 +121,8 @@ pub struct RenderArgs {
 /// How `gorescue pid` captures the dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Via {
-    /// The file method when fd 2 is a regular file, ptrace otherwise.
+    /// The file method when fd 2 is a regular file, ptrace otherwise. With --keep-running:
+    /// pprof or snapshot, whichever is estimated to pause the process less.
     Auto,
     /// Read what the process appends to its stderr file.
     File,
@@ -130,6 +131,14 @@ pub enum Via {
     /// Read the dump back from the journal (fd 2 must be a journal stream). journald's rate
     /// limit may drop lines; used by itself when ptrace is not permitted.
     Journal,
+    /// Keep the process running: fork a copy-on-write snapshot of it that alone gets SIGQUIT
+    /// (ptrace). The process pauses while the kernel copies its page tables. Implies
+    /// --keep-running.
+    Snapshot,
+    /// Keep the process running: fetch /debug/pprof/goroutine?debug=2 from a net/http/pprof
+    /// listener of the process (found among its own sockets). No ptrace, no signal; the Go
+    /// runtime stops its world while it lists the goroutines. Implies --keep-running.
+    Pprof,
 }
 
 #[derive(Debug, Args)]
@@ -156,9 +165,10 @@ pub struct CaptureArgs {
     /// Signal the process even if it does not look like a Go program.
     #[arg(long)]
     pub force: bool,
-    /// Leave the process running: dump a copy-on-write snapshot of it (a fork that alone
-    /// gets SIGQUIT). The process pauses while the kernel copies its page tables, about
-    /// 40-50 ms per GiB resident.
+    /// Leave the process running: fetch the listing from its net/http/pprof listener, or dump
+    /// a copy-on-write snapshot of it (a fork that alone gets SIGQUIT), whichever is
+    /// estimated to pause it less (--via pprof or --via snapshot chooses). Each TCP listener
+    /// of the process is probed with GET /debug/pprof/, which stops nothing.
     #[arg(long)]
     pub keep_running: bool,
     /// Give up when no new dump bytes arrive for this long (e.g. 30s, 2m).
@@ -223,4 +233,11 @@ pub enum Format {
     Json,
     /// The dump bytes exactly as the process wrote them.
     Raw,
+}
+
+impl CaptureArgs {
+    /// True when the process is to be left running (--keep-running, --via snapshot or pprof).
+    pub fn keeps_running(&self) -> bool {
+        self.keep_running || matches!(self.via, Via::Snapshot | Via::Pprof)
+    }
 }

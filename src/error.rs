@@ -50,6 +50,9 @@ pub enum Error {
     Interrupted(String),
     #[error("{0}")]
     Live(String),
+    /// Options that do not go together (exit code 2, like clap's own usage errors).
+    #[error("{0}")]
+    Usage(String),
     /// A systemd unit could not be used; `code` is its exit code.
     #[error("{message}")]
     Unit { code: u8, message: String },
@@ -89,7 +92,7 @@ impl Error {
         match self {
             Error::Read { .. } | Error::IsDirectory(_) => exit::INPUT,
             Error::Empty(_) | Error::NoDump { .. } => exit::NO_DUMP,
-            Error::BadTime(_) | Error::BadSince(_) => exit::USAGE,
+            Error::BadTime(_) | Error::BadSince(_) | Error::Usage(_) => exit::USAGE,
             Error::Write(_) | Error::Live(_) | Error::Journal(_) => exit::FAILURE,
             Error::NoJournalEntries { .. } | Error::NoJournalDump { .. } => exit::NO_DUMP,
             Error::NoSuchProcess(_) => exit::NO_PROCESS,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, FixedOffset, Local, Utc};
 
 use crate::capture::pidfd::PidFd;
+use crate::capture::pprof;
 use crate::capture::ptrace::Tracee;
 use crate::cli::{CaptureArgs, Format, PidArgs, Via};
 use crate::dump::render::Tally;
@@ -66,6 +67,8 @@ pub enum Method {
     Journal,
     /// `--keep-running`: a forked copy of the process prints the dump.
     Snapshot,
+    /// `--keep-running`: the listing from the process's own net/http/pprof listener.
+    Pprof,
 }
 
 impl Method {
@@ -75,8 +78,29 @@ impl Method {
             Method::Ptrace => "ptrace",
             Method::Journal => "journal",
             Method::Snapshot => "snapshot",
+            Method::Pprof => "pprof",
         }
     }
+
+    /// The process is left running.
+    pub fn keeps_running(self) -> bool {
+        matches!(self, Method::Snapshot | Method::Pprof)
+    }
+}
+
+/// What `--keep-running` found and estimated before choosing a route.
+pub struct KeepRunning {
+    /// RssAnon of the process (what a fork copies the page tables of).
+    pub rss_anon: Option<u64>,
+    pub fork_estimate: Duration,
+    /// The listeners were probed (not with --via snapshot).
+    pub probed: bool,
+    /// What probing each TCP listener found.
+    pub probes: Vec<pprof::Probe>,
+    /// Why the listeners could not be listed, if they could not.
+    pub probe_error: Option<String>,
+    pub endpoint: Option<pprof::Endpoint>,
+    pub pprof_estimate: Option<Duration>,
 }
 
 /// What inspection found, and what gorescue will do.
@@ -90,6 +114,8 @@ pub struct Plan {
     pub blockers: Vec<(String, bool)>,
     /// Things that change the dump but do not prevent it.
     pub notes: Vec<String>,
+    /// With --keep-running.
+    pub keep: Option<KeepRunning>,
 }
 
 fn inspect_error(e: InspectError) -> Error {
@@ -102,6 +128,18 @@ fn inspect_error(e: InspectError) -> Error {
 
 /// Inspect the process and decide how to capture its dump. Sends nothing.
 pub fn plan(pid: i32, via: Via, keep_running: bool) -> Result<Plan, Error> {
+    let keep_running = keep_running || matches!(via, Via::Snapshot | Via::Pprof);
+    if keep_running && matches!(via, Via::File | Via::Ptrace | Via::Journal) {
+        return Err(Error::Usage(format!(
+            "--keep-running does not go with --via {}, which ends the process: use --via auto, \
+snapshot or pprof",
+            match via {
+                Via::File => "file",
+                Via::Ptrace => "ptrace",
+                _ => "journal",
+            }
+        )));
+    }
     let info = ProcessInfo::read(pid).map_err(inspect_error)?;
     let build = info.go_build_info().map_err(inspect_error)?;
     let stderr = stderr::classify(pid, 2).map_err(inspect_error)?;
@@ -163,22 +201,17 @@ aborts (SIGABRT, exit status 134) and may dump core"
                 .to_string(),
         );
     }
-    let (method, why) = if keep_running {
-        if let Some(t) = info.tracer_pid {
-            return Err(Error::Refused(format!(
-                "--keep-running needs ptrace, but the process is already traced by PID {t}"
-            )));
-        }
-        (
-            Method::Snapshot,
-            "--keep-running: the process is frozen and forked; only the copy gets SIGQUIT, with \
-its fd 2 pointed at gorescue's memfd, and is reaped afterwards; the process's own stderr gets \
-nothing"
-                .to_string(),
-        )
+    let (method, why, keep) = if keep_running {
+        let (m, why, k) = choose_keep_running(&info, via)?;
+        (m, why, Some(k))
     } else {
-        choose_method(via, &stderr, info.tracer_pid)?
+        let (m, why) = choose_method(via, &stderr, info.tracer_pid)?;
+        (m, why, None)
     };
+    if method == Method::Pprof {
+        // No signal is sent: what would make SIGQUIT useless does not matter.
+        blockers.retain(|(b, _)| !b.contains("SIGQUIT") && !b.contains("secure mode"));
+    }
     Ok(Plan {
         info,
         build,
@@ -187,7 +220,174 @@ nothing"
         why,
         blockers,
         notes,
+        keep,
     })
+}
+
+/// RssAnon from /proc/PID/status, in bytes.
+fn rss_anon(pid: i32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = s
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+fn fmt_ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+fn fmt_size(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{} MiB", b >> 20)
+    }
+}
+
+/// The route for --keep-running: probe the listeners for net/http/pprof (not with --via
+/// snapshot), estimate both pauses, choose.
+fn choose_keep_running(
+    info: &ProcessInfo,
+    via: Via,
+) -> Result<(Method, String, KeepRunning), Error> {
+    let pid = info.pid;
+    let rss = rss_anon(pid);
+    let mut k = KeepRunning {
+        rss_anon: rss,
+        fork_estimate: pprof::estimate_fork_pause(rss.unwrap_or(0)),
+        probed: via != Via::Snapshot,
+        probes: Vec::new(),
+        probe_error: None,
+        endpoint: None,
+        pprof_estimate: None,
+    };
+    if k.probed {
+        match pprof::probe(pid, Duration::from_secs(1)) {
+            Ok(p) => k.probes = p,
+            Err(e) => k.probe_error = Some(e.to_string()),
+        }
+        k.endpoint = k.probes.iter().find_map(|p| match p {
+            pprof::Probe::Pprof(e) => Some(e.clone()),
+            _ => None,
+        });
+        k.pprof_estimate = k
+            .endpoint
+            .as_ref()
+            .and_then(|e| e.goroutines)
+            .map(pprof::estimate_pprof_pause);
+    }
+    let fork_why = || {
+        format!(
+            "the process is frozen and forked (about {} for {} resident); only the copy gets \
+SIGQUIT, with its fd 2 pointed at gorescue's memfd, and is reaped afterwards; the process's own \
+stderr gets nothing",
+            fmt_ms(k.fork_estimate),
+            rss.map(fmt_size)
+                .unwrap_or_else(|| "an unknown size".into())
+        )
+    };
+    let pprof_why = |ep: &pprof::Endpoint| {
+        format!(
+            "GET {}: the Go runtime stops its world while it lists {} goroutines (about {}); \
+gorescue stops, traces and signals nothing",
+            ep.listing_url(),
+            ep.goroutines
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "its".into()),
+            k.pprof_estimate
+                .map(fmt_ms)
+                .unwrap_or_else(|| "time unknown".into())
+        )
+    };
+    let traced = |what: &str| -> Result<(), Error> {
+        match info.tracer_pid {
+            Some(t) => Err(Error::Refused(format!(
+                "{what} needs ptrace, but the process is already traced by PID {t}{}",
+                if via == Via::Auto {
+                    " (and no listener of it serves net/http/pprof)"
+                } else {
+                    ""
+                }
+            ))),
+            None => Ok(()),
+        }
+    };
+    match (via, &k.endpoint) {
+        (Via::Pprof, Some(ep)) => {
+            let why = format!("--via pprof: {}", pprof_why(ep));
+            Ok((Method::Pprof, why, k))
+        }
+        (Via::Pprof, None) => Err(Error::Refused(format!(
+            "--via pprof: no listener of PID {pid} serves net/http/pprof ({}); --via snapshot \
+forks a copy instead",
+            probes_summary(&k)
+        ))),
+        (Via::Auto, Some(ep))
+            if info.tracer_pid.is_some()
+                || k.pprof_estimate.is_some_and(|p| p <= k.fork_estimate) =>
+        {
+            let why = format!(
+                "--keep-running: {} (a fork would pause it about {})",
+                pprof_why(ep),
+                fmt_ms(k.fork_estimate)
+            );
+            Ok((Method::Pprof, why, k))
+        }
+        (Via::Auto, ep) => {
+            traced("--keep-running")?;
+            let alt = match (ep, k.pprof_estimate) {
+                (Some(_), Some(p)) => format!(
+                    " (less than the {} the pprof listing would stop the Go world)",
+                    fmt_ms(p)
+                ),
+                (Some(_), None) => " (the pprof index did not tell how many goroutines)".into(),
+                (None, _) => String::new(),
+            };
+            let why = format!("--keep-running: {}{alt}", fork_why());
+            Ok((Method::Snapshot, why, k))
+        }
+        _ => {
+            traced("--via snapshot")?;
+            let why = format!("--via snapshot: {}", fork_why());
+            Ok((Method::Snapshot, why, k))
+        }
+    }
+}
+
+/// What probing the listeners found, in a few words.
+fn probes_summary(k: &KeepRunning) -> String {
+    if let Some(e) = &k.probe_error {
+        return format!("cannot list its sockets: {e}");
+    }
+    if k.probes.is_empty() {
+        return "it has no TCP listener".into();
+    }
+    k.probes
+        .iter()
+        .map(|p| match p {
+            pprof::Probe::Pprof(e) => format!(
+                "{}: net/http/pprof{}",
+                e.addr,
+                e.goroutines
+                    .map(|g| format!(", {g} goroutines"))
+                    .unwrap_or_default()
+            ),
+            pprof::Probe::Other(a, what) => format!("{a}: {what}"),
+            pprof::Probe::Failed(a, what) => format!("{a}: {what}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn choose_method(
@@ -224,6 +424,10 @@ lines of a large dump)"
             "--via journal needs fd 2 to be a journal stream, but it is {}; use --via ptrace",
             other.describe()
         ))),
+        // Planned by choose_keep_running.
+        (Via::Snapshot | Via::Pprof, _) => Err(Error::Usage(
+            "--via snapshot and --via pprof leave the process running".into(),
+        )),
         (Via::Ptrace, _) => {
             traced(Method::Ptrace)?;
             Ok((
@@ -328,11 +532,21 @@ impl Plan {
         for (b, _) in &self.blockers {
             s += &format!("problem:    {b}\n");
         }
+        if let Some(k) = self.keep.as_ref().filter(|k| k.probed) {
+            s += &format!(
+                "pprof:      probed GET {} on each TCP listener: {}\n",
+                pprof::INDEX_PATH,
+                probes_summary(k)
+            );
+        }
         s += &format!("capture:    {} ({})\n", self.method.as_str(), self.why);
         s += &format!("raw dump:   saved to {} (mode 0600)\n", save_path.display());
-        s += if self.method == Method::Snapshot {
+        s += if self.method == Method::Pprof {
+            "effect:     the process keeps running and is not signalled, stopped or traced; its \
+Go runtime stops the world while it lists the goroutines\n"
+        } else if self.method == Method::Snapshot {
             "effect:     the process keeps running: it pauses while the kernel copies its page \
-tables for the fork (about 40-50 ms per GiB resident); the copy prints the dump and exits\n"
+tables for the fork; the copy prints the dump and exits\n"
         } else if i.traceback_crash() {
             "effect:     SIGQUIT ends the process: the Go runtime prints every goroutine's stack \
 and aborts (exit status 134)\n"
@@ -441,8 +655,11 @@ struct Captured {
     note: Option<String>,
     /// For the journal method: the dump time is the journal's, not the capture clock.
     time_source: TimeSource,
-    /// For the snapshot method: how long the process was paused.
+    /// For the snapshot method: how long the process was paused; for pprof, an upper bound
+    /// of how long its Go world was stopped (the time to the response's first byte).
     pause: Option<Duration>,
+    /// Extra members of the JSON `capture` object.
+    json: serde_json::Map<String, serde_json::Value>,
 }
 
 const POLL: Duration = Duration::from_millis(20);
@@ -464,6 +681,7 @@ fn collect(
         note: None,
         time_source: TimeSource::Capture,
         pause: None,
+        json: serde_json::Map::new(),
     };
     let mut last_progress = Instant::now();
     loop {
@@ -508,6 +726,15 @@ to go ahead, or --dry-run to only look"
         eprint!(
             "Pause {} ({}) briefly to fork a copy that prints the dump? [y/N] ",
             plan.info.pid, plan.info.comm
+        );
+    } else if let Some(ep) = plan.keep.as_ref().and_then(|k| k.endpoint.as_ref())
+        && plan.method == Method::Pprof
+    {
+        eprint!(
+            "Fetch the goroutine listing of {} ({}) from {}? [y/N] ",
+            plan.info.pid,
+            plan.info.comm,
+            ep.listing_url()
         );
     } else {
         eprint!(
@@ -669,6 +896,7 @@ pub fn capture(
         Method::File => capture_file(&plan, &pidfd, &mut raw, args.timeout)?,
         Method::Journal => capture_journal(&plan, &pidfd, &mut raw, args.timeout)?,
         Method::Snapshot => capture_snapshot(&plan, &pidfd, &mut raw, args.timeout)?,
+        Method::Pprof => capture_pprof(&plan, &mut raw, args.timeout)?,
         Method::Ptrace => match capture_ptrace(&plan, &pidfd, &mut raw, args.timeout) {
             // Not allowed to ptrace, but the dump goes to the journal: read it back from there.
             Err(Error::NotPermitted(why))
@@ -950,6 +1178,52 @@ fn capture_snapshot(
         note: None,
         time_source: TimeSource::Capture,
         pause: Some(report.pause),
+        json: serde_json::Map::new(),
+    })
+}
+
+/// `--keep-running` through net/http/pprof: GET the listing from the process's own listener
+/// into the raw file (src/capture/pprof.rs). Nothing is sent to the process but the request.
+fn capture_pprof(plan: &Plan, raw: &mut RawFile, timeout: Duration) -> Result<Captured, Error> {
+    let Some(ep) = plan.keep.as_ref().and_then(|k| k.endpoint.as_ref()) else {
+        return Err(Error::Live("no net/http/pprof endpoint was found".into()));
+    };
+    let url = ep.listing_url();
+    let at = Local::now().fixed_offset();
+    let f = pprof::fetch(plan.info.pid, ep, &mut raw.file, timeout).map_err(|e| {
+        Error::Live(format!(
+            "cannot fetch {url}: {e}; PID {} keeps running; --via snapshot forks a copy instead",
+            plan.info.pid
+        ))
+    })?;
+    eprintln!(
+        "fetched the goroutine listing of {} ({}) from {url}: {} bytes in {}; its Go world was \
+stopped at most {} (the time to the first byte)",
+        plan.info.pid,
+        plan.info.comm,
+        f.body_bytes,
+        fmt_ms(f.total),
+        fmt_ms(f.first_byte)
+    );
+    let mut json = serde_json::Map::new();
+    json.insert("pprof_url".into(), url.into());
+    json.insert("pause_is_upper_bound".into(), true.into());
+    let cut = f.body_bytes >= pprof::RUNTIME_CAP;
+    json.insert("listing_cut_at_64mib".into(), cut.into());
+    Ok(Captured {
+        bytes: f.body_bytes,
+        first_bytes_at: Some(at),
+        exited: false,
+        interrupted: None,
+        timed_out: false,
+        note: cut.then(|| {
+            "the listing reached 64 MiB, where runtime/pprof cuts it: the goroutines past that \
+point are missing; --via snapshot has no such limit"
+                .to_string()
+        }),
+        time_source: TimeSource::Capture,
+        pause: Some(f.first_byte),
+        json,
     })
 }
 
@@ -969,6 +1243,13 @@ fn finish(
             "the snapshot's copy printed nothing within {}: the program may catch SIGQUIT itself \
 (signal.Notify); PID {} keeps running",
             humantime::format_duration(args.timeout),
+            plan.info.pid
+        )));
+    }
+    if c.bytes == 0 && plan.method == Method::Pprof {
+        return Err(Error::Live(format!(
+            "the pprof listing was empty; PID {} keeps running; --via snapshot forks a copy \
+instead",
             plan.info.pid
         )));
     }
@@ -1050,6 +1331,7 @@ fn finish(
             ((p.as_secs_f64() * 1e4).round() / 10.0).into(),
         );
     }
+    capture.extend(c.json);
     capture.extend(after.json);
     let tally = render_saved(args, &raw.path, policy, capture, hooks.context(), out)?;
     if let Some(sig) = c.interrupted {
@@ -1069,6 +1351,21 @@ fn finish(
         return Err(Error::Live(format!(
             "the snapshot's dump is incomplete (the copy was stopped after --timeout, or the \
 program catches SIGQUIT); PID {} keeps running; what arrived was saved to {}",
+            plan.info.pid,
+            raw.path.display()
+        )));
+    }
+    if plan.method == Method::Pprof
+        && (tally.incomplete > 0 || tally.dumps == 0 || c.note.is_some())
+    {
+        return Err(Error::Live(format!(
+            "the pprof listing is incomplete{}; PID {} keeps running; what arrived was saved to \
+{}; --via snapshot has no size limit",
+            if c.note.is_some() {
+                " (runtime/pprof cut it at 64 MiB)"
+            } else {
+                ""
+            },
             plan.info.pid,
             raw.path.display()
         )));

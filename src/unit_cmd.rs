@@ -45,6 +45,8 @@ struct UnitHooks {
     unit: UnitInfo,
     user: bool,
     context: Duration,
+    /// --keep-running: the service is not ended, so Restart= does not come into it.
+    keep_running: bool,
     /// The journal and its position before the signal, when fd 2 is the journal.
     journal: Option<(Journal, Option<String>)>,
 }
@@ -105,6 +107,7 @@ LogLevelMax={}, LogFilterPatterns={}\n",
 lines (they are logged at info); gorescue captures them itself\n";
         }
         match u.restart.as_str() {
+            _ if self.keep_running => {}
             "no" => {}
             r => {
                 s += &format!(
@@ -292,11 +295,12 @@ pub fn unit(args: &UnitArgs, out: Box<dyn Write>) -> Result<Tally, Error> {
         unit: info,
         user: args.user,
         context: args.context,
+        keep_running: args.capture.keeps_running(),
         journal: None,
     };
     let result = live::capture(pid as i32, &args.capture, &mut hooks, out);
     let sent = !args.capture.dry_run
-        && !args.capture.keep_running
+        && !args.capture.keeps_running()
         && !matches!(
             result,
             Err(Error::Refused(_) | Error::NotPermitted(_) | Error::NoSuchProcess(_))

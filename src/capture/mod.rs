@@ -6,8 +6,11 @@
 //!   reads, and let it go again. Nothing else in gorescue touches ptrace.
 //! - [`journal`]: read the systemd journal (sd-journal): the position before the signal, the
 //!   entries after it, and lines rejoined where journald split them.
+//! - [`snapshot`] and [`pprof`]: `--keep-running`, a dump of a forked copy, or the listing
+//!   from the process's own net/http/pprof listener.
 
 pub mod journal;
 pub mod pidfd;
+pub mod pprof;
 pub mod ptrace;
 pub mod snapshot;

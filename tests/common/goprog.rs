@@ -33,12 +33,25 @@ pub fn toolchains() -> Vec<(String, PathBuf)> {
 
 /// `dumpprog` built by `go` (stripped with -ldflags='-s -w' when asked).
 pub fn dumpprog(go: &Path, stripped: bool) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<(PathBuf, bool), PathBuf>>> = OnceLock::new();
+    build(go, "dumpprog", stripped)
+}
+
+/// `serveprog` (tests/goprog/serveprog: parked goroutines, a live heap, HTTP with optional
+/// net/http/pprof) built by `go`.
+pub fn serveprog(go: &Path, stripped: bool) -> PathBuf {
+    build(go, "serveprog", stripped)
+}
+
+/// Build program `prog` of tests/goprog (`dumpprog` is the module's root package).
+fn build(go: &Path, prog: &str, stripped: bool) -> PathBuf {
+    type Key = (PathBuf, String, bool);
+    static BUILT: OnceLock<Mutex<HashMap<Key, PathBuf>>> = OnceLock::new();
     let mut map = BUILT
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(b) = map.get(&(go.to_path_buf(), stripped)) {
+    let key = (go.to_path_buf(), prog.to_string(), stripped);
+    if let Some(b) = map.get(&key) {
         return b.clone();
     }
     let tag = go
@@ -49,7 +62,7 @@ pub fn dumpprog(go: &Path, stripped: bool) -> PathBuf {
         .unwrap_or_default();
     let dir = root().join("target/test-bin");
     std::fs::create_dir_all(&dir).unwrap();
-    let name = format!("dumpprog-{tag}{}", if stripped { "-stripped" } else { "" });
+    let name = format!("{prog}-{tag}{}", if stripped { "-stripped" } else { "" });
     let out = dir.join(&name);
     // Build under a unique name and rename: test binaries run in parallel.
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
@@ -58,8 +71,13 @@ pub fn dumpprog(go: &Path, stripped: bool) -> PathBuf {
     if stripped {
         c.arg("-ldflags=-s -w");
     }
+    let pkg = if prog == "dumpprog" {
+        ".".to_string()
+    } else {
+        format!("./{prog}")
+    };
     let st = c
-        .arg(".")
+        .arg(pkg)
         .current_dir(root().join("tests/goprog"))
         .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", "off")
@@ -71,7 +89,7 @@ pub fn dumpprog(go: &Path, stripped: bool) -> PathBuf {
         .expect("go build");
     assert!(st.success(), "go build with {} failed", go.display());
     std::fs::rename(&tmp, &out).unwrap();
-    map.insert((go.to_path_buf(), stripped), out.clone());
+    map.insert(key, out.clone());
     out
 }
 
