@@ -1157,6 +1157,13 @@ fn capture_snapshot(
                 plan.info.pid
             )),
         })?;
+    if !report.reaped {
+        eprintln!(
+            "gorescue: warning: the copy (PID {}) could not be reaped: it stays a zombie child of \
+PID {} until that process exits",
+            report.child_pid, plan.info.pid
+        );
+    }
     eprintln!(
         "took a snapshot of {} ({}): paused {:.1} ms; the copy printed {} bytes{}",
         plan.info.pid,

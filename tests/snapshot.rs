@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 mod common;
@@ -153,90 +152,6 @@ fn stripped_binary() {
     two_dumps(&bin, &format!("go{v}-stripped"));
 }
 
-const HEAPPROG: &str = r#"package main
-
-import (
-	"flag"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
-)
-
-var keep [][]byte
-
-func park(c chan int) { <-c }
-
-func main() {
-	n := flag.Int("n", 10000, "goroutines")
-	mib := flag.Int("heap", 1024, "MiB of live heap")
-	notify := flag.Bool("notify", false, "catch SIGQUIT with signal.Notify")
-	addrFile := flag.String("http", "", "serve HTTP on 127.0.0.1:0, write the address to this file")
-	flag.Parse()
-	if *addrFile != "" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		os.WriteFile(*addrFile, []byte(l.Addr().String()), 0o644)
-		go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintln(w, "pong")
-		}))
-	}
-	if *notify {
-		q := make(chan os.Signal, 1)
-		signal.Notify(q, syscall.SIGQUIT)
-		go func() {
-			for range q {
-				fmt.Fprintln(os.Stderr, "caught SIGQUIT")
-			}
-		}()
-	}
-	for i := 0; i < *mib; i++ {
-		b := make([]byte, 1<<20)
-		for j := range b {
-			b[j] = byte(i + j)
-		}
-		keep = append(keep, b)
-	}
-	c := make(chan int)
-	for i := 0; i < *n; i++ {
-		go park(c)
-	}
-	time.Sleep(100 * time.Millisecond)
-	fmt.Println("ready")
-	for {
-		time.Sleep(time.Hour)
-	}
-}
-"#;
-
-fn heapprog(go: &Path) -> PathBuf {
-    let dir = work().join("heapprog");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("main.go"), HEAPPROG).unwrap();
-    std::fs::write(dir.join("go.mod"), "module heapprog\n\ngo 1.19\n").unwrap();
-    let out = dir.join("heapprog");
-    let st = Command::new(go)
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(".")
-        .current_dir(&dir)
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "")
-        .env("CGO_ENABLED", "0")
-        .env("GOCACHE", common::root().join("target/gocache"))
-        .env("GOPATH", common::root().join("target/gopath"))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    out
-}
-
 /// The pause for `-mode many -n 10000`, and for 10,000 goroutines with a 1 GiB live heap.
 #[test]
 fn pause_many_and_big_heap() {
@@ -264,7 +179,7 @@ fn pause_many_and_big_heap() {
     }
     drop(p);
 
-    let hp = heapprog(&go);
+    let hp = goprog::serveprog(&go, false);
     let errfile = work().join("stderr-heap");
     let _ = std::fs::remove_file(&errfile);
     let p = Proc::start(
@@ -298,7 +213,7 @@ fn pause_many_and_big_heap() {
 fn wedged_child_is_killed_at_the_bound() {
     goprog::require_root();
     let (_, go) = goprog::toolchains().pop().unwrap();
-    let hp = heapprog(&go);
+    let hp = goprog::serveprog(&go, false);
     let errfile = work().join("stderr-notify");
     let _ = std::fs::remove_file(&errfile);
     let p = Proc::start(
@@ -341,7 +256,7 @@ fn get(addr: &str) -> std::io::Result<String> {
 fn http_server_keeps_answering() {
     goprog::require_root();
     for (v, go) in goprog::toolchains() {
-        let hp = heapprog(&go);
+        let hp = goprog::serveprog(&go, false);
         let errfile = work().join(format!("stderr-http-{v}"));
         let addrfile = work().join(format!("addr-http-{v}"));
         let _ = std::fs::remove_file(&errfile);

@@ -527,3 +527,73 @@ fn keep_running_leaves_the_service_up() {
     let logged = ns.run_ok(&["journalctl", "-u", "wedge5", "-o", "cat", "--no-pager"]);
     assert!(!logged.contains("SIGQUIT: quit"), "{logged}");
 }
+
+/// A service with PrivateNetwork= that serves net/http/pprof on its own loopback:
+/// `--keep-running` finds the listener among the service's sockets, fetches the listing inside
+/// the service's network namespace, and leaves the service running and its journal empty.
+#[test]
+fn keep_running_through_pprof_in_a_private_network() {
+    goprog::require_root();
+    let ns = SystemdNs::boot();
+    let (_, go) = goprog::toolchains().pop().unwrap();
+    let bin = goprog::serveprog(&go, false);
+    let save = scratch("unit-pprof");
+    ns.run_ok(&[
+        "systemd-run",
+        "--unit=serve6",
+        "-p",
+        "PrivateNetwork=yes",
+        "-p",
+        "Restart=on-failure",
+        bin.to_str().unwrap(),
+        "-n",
+        "300",
+        "-heap",
+        "64",
+        "-pprof",
+        "-listen",
+        "127.0.0.1:6060",
+        "-http",
+        "/dev/null",
+    ]);
+    let pid = ns.main_pid("serve6.service");
+    // Listening once the goroutines are parked: wait for "ready" in the journal.
+    common::systemd::eventually("serve6 to be ready", || {
+        ns.run_ok(&["journalctl", "-u", "serve6", "-o", "cat", "--no-pager"])
+            .contains("ready")
+            .then_some(())
+    });
+    let out = gorescue(
+        &ns,
+        &[
+            "unit",
+            "serve6",
+            "--keep-running",
+            "--yes",
+            "--format",
+            "json",
+            "--save-dir",
+            save.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = json_of(&out);
+    assert!(err.contains("127.0.0.1:6060: net/http/pprof, 30"), "{err}");
+    let d = &v["dumps"][0];
+    assert_eq!(d["capture"]["method"], "pprof", "{err}");
+    assert_eq!(d["complete"], true);
+    let parked = d["goroutines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["frames"].to_string().contains("\"main.park\""))
+        .count();
+    assert_eq!(parked, 300);
+    assert_eq!(ns.show("serve6.service", "ActiveState"), "active");
+    assert_eq!(ns.main_pid("serve6.service"), pid);
+    // No warning that Restart=on-failure may start it again: nothing ends the service.
+    assert!(err.contains("Restart=on-failure"), "{err}");
+    assert!(!err.contains("may start the service again"), "{err}");
+    let logged = ns.run_ok(&["journalctl", "-u", "serve6", "-o", "cat", "--no-pager"]);
+    assert!(!logged.contains("goroutine "), "{logged}");
+}

@@ -1,4 +1,4 @@
-//! PROTOTYPE (issue 5, route 1): a goroutine dump of a live Go process that keeps running.
+//! `--keep-running`, route 1: a goroutine dump of a live Go process that keeps running.
 //!
 //! ```text
 //! parent (the target)                          child (a copy-on-write snapshot)
@@ -39,6 +39,9 @@
 //!   another thread shows as `goroutine running on other thread; stack unavailable`, as in a
 //!   plain SIGQUIT dump. If another thread held a lock the handler needs (the runtime's print
 //!   lock, say), the child blocks: it is killed at the bound and a new attempt may succeed.
+//! - A child that is not yet a zombie when the reap is tried (its teardown takes time) is
+//!   reaped again every 2 s for up to 10 s; after that it stays a zombie of the target until
+//!   the target exits (gorescue says so).
 //!
 //! Safety: the parent is detached right after the clone, on every path (its `Tracee` is
 //! dropped). A child that cannot be set up is SIGKILLed while still ptrace-stopped, before it
@@ -90,7 +93,7 @@ pub struct SnapshotReport {
     pub killed: bool,
     /// The injected wait4 in the target reaped the child.
     pub reaped: bool,
-    /// How long the one thread seized for the wait4 was stopped.
+    /// How long the one thread seized for the wait4 was stopped (summed over the attempts).
     pub reap_pause: Duration,
 }
 
@@ -102,6 +105,9 @@ impl SnapshotReport {
             .map(|s| libc::WEXITSTATUS(s))
     }
 }
+
+/// How long to keep trying to reap the child.
+const REAP_BOUND: Duration = Duration::from_secs(10);
 
 /// The child of the target, until it is reaped from inside the target.
 struct Child<'a> {
@@ -127,8 +133,20 @@ impl Child<'_> {
                 unsafe { libc::kill(self.pid, libc::SIGKILL) };
             }
         }
-        wait_zombie(self.pid, Duration::from_secs(2));
-        reap_in(self.parent, self.pid_in_target)
+        // A killed child is a zombie only once the kernel has torn it down, which can take a
+        // while (a large address space to free, an uninterruptible sleep): retry the reap,
+        // seizing one thread of the target each time, until REAP_BOUND.
+        let deadline = Instant::now() + REAP_BOUND;
+        let mut pause = Duration::ZERO;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            wait_zombie(self.pid, left.min(Duration::from_secs(2)));
+            let (reaped, p) = reap_in(self.parent, self.pid_in_target);
+            pause += p;
+            if reaped || state(self.pid).is_none() || Instant::now() >= deadline {
+                return (reaped, pause);
+            }
+        }
     }
 }
 
