@@ -677,8 +677,11 @@ fn examples() -> Roff {
         )])
         .p([roman(
             "To look without ending the service, for example twice a minute apart to see \
-             which goroutines move, add --keep-running: a forked copy prints the dump and the \
-             service runs on (see SECURITY for the pause and the risks):",
+             which goroutines move, add --keep-running. The service runs on: gorescue fetches \
+             the goroutine listing from the service's own net/http/pprof listener, or makes a \
+             forked copy of it print the dump, whichever it estimates holds the service up \
+             less; the plan says which and why, and --via pprof or --via snapshot chooses \
+             (see SECURITY for the pause and the risks):",
         )])
         .pp()
         .ex(&["sudo gorescue unit myservice --keep-running --yes"])
@@ -1186,19 +1189,58 @@ fn security() -> Roff {
         .tp(
             [roman("--keep-running")],
             [roman(
+                "Two routes; either way the pause is printed on stderr and given as \
+             capture.pause_ms. First, gorescue lists the process's TCP listeners (its socket \
+             descriptors, in its own network namespace) and sends each, in turn, GET \
+             /debug/pprof/, net/http/pprof's index page, which stops nothing and tells the \
+             number of goroutines; this probing happens with --dry-run too, and not with --via \
+             snapshot. A listener that is not HTTP gets those bytes and is given up after a \
+             second.",
+            )],
+        )
+        .tp(
+            [roman("--via pprof")],
+            [roman(
+                "gorescue fetches /debug/pprof/goroutine?debug=2 from that listener, entering \
+             the process's network namespace when it has its own (PrivateNetwork=; root \
+             only). gorescue does not stop, trace or signal the process, and no copy of it is \
+             made. The Go runtime stops its world while it formats every goroutine, once per \
+             buffer size runtime/pprof tries (1 MiB, doubled up to 64 MiB): about 4 \
+             microseconds per goroutine per try, so a few ms for 1,000 goroutines, 50 to 80 \
+             ms for 10,000, close to a second for 50,000. pause_ms is then the time to the \
+             response's first byte, an upper bound of those stops (capture.pause_is_upper_bound). \
+             runtime/pprof cuts the listing at 64 MiB; gorescue then reports it incomplete. \
+             The listing has the same goroutine format as a SIGQUIT dump, without the \
+             registers and without goroutines of the runtime's own that SIGQUIT shows.",
+            )],
+        )
+        .tp(
+            [roman("--via snapshot")],
+            [roman(
                 "gorescue freezes the process as for the ptrace method, injects a fork, and \
              releases the process at once: it is paused while the kernel copies its page \
-             tables, about 40 to 50 ms per GiB of resident memory (2 to 5 ms for a small \
-             service; the pause is reported on stderr and as capture.pause_ms). The copy has \
-             one thread and every goroutine; gorescue points its fd 2 at a memfd of its own, \
-             closes its other descriptors, turns off its core dumps and sends it alone \
-             SIGQUIT, so the Go runtime's own code prints the dump; the process's stderr gets \
-             nothing. Afterwards gorescue makes one thread of the process reap the copy \
-             (wait4), so no zombie is left. Risks: while the copy prints, every page the \
-             process writes is copied, which counts against its memory limit, and the copy \
-             uses a CPU in its cgroup; a copy that hangs (a runtime lock held by another \
-             thread at the fork) or that runs the program's own SIGQUIT handler is killed \
-             after --timeout. Untested on arm64.",
+             tables, about 30 to 40 ms per GiB of resident anonymous memory measured on a \
+             small virtual machine (2 to 9 ms for a small service), whatever the number of \
+             goroutines. The copy has one thread and every goroutine; gorescue points its fd \
+             2 at a memfd of its own, closes its other descriptors, turns off its core dumps \
+             and sends it alone SIGQUIT, so the Go runtime's own code prints the dump; the \
+             process's stderr gets nothing. Afterwards gorescue makes one thread of the \
+             process reap the copy (wait4, tried again for up to 10 s), so no zombie is \
+             left. Risks: while the copy prints, every page the process writes is copied, \
+             which counts against its memory limit, and the copy uses a CPU in its cgroup; a \
+             copy that hangs (a runtime lock held by another thread at the fork) or that runs \
+             the program's own SIGQUIT handler is killed after --timeout. Untested on arm64.",
+            )],
+        )
+        .tp(
+            [roman("The choice")],
+            [roman(
+                "With --keep-running alone gorescue estimates both pauses, the fork's from the \
+             process's RssAnon and the listing's from its number of goroutines, and takes the \
+             shorter; the listing when the process is already traced (no ptrace is possible \
+             then), the snapshot when no listener serves net/http/pprof. The estimates come \
+             from benches/keep_running.sh on the development machine; faster hardware \
+             shortens both.",
             )],
         )
         .tp(

@@ -1197,12 +1197,20 @@ fn capture_pprof(plan: &Plan, raw: &mut RawFile, timeout: Duration) -> Result<Ca
     };
     let url = ep.listing_url();
     let at = Local::now().fixed_offset();
-    let f = pprof::fetch(plan.info.pid, ep, &mut raw.file, timeout).map_err(|e| {
-        Error::Live(format!(
-            "cannot fetch {url}: {e}; PID {} keeps running; --via snapshot forks a copy instead",
-            plan.info.pid
-        ))
-    })?;
+    let f =
+        pprof::fetch(plan.info.pid, ep, &mut raw.file, timeout).map_err(|e| {
+            match interrupted() {
+                Some(sig) => Error::Interrupted(format!(
+                    "{sig} during the fetch of {url}: nothing was saved; PID {} keeps running",
+                    plan.info.pid
+                )),
+                None => Error::Live(format!(
+                    "cannot fetch {url}: {e}; PID {} keeps running; --via snapshot forks a copy \
+instead",
+                    plan.info.pid
+                )),
+            }
+        })?;
     eprintln!(
         "fetched the goroutine listing of {} ({}) from {url}: {} bytes in {}; its Go world was \
 stopped at most {} (the time to the first byte)",
