@@ -1408,23 +1408,11 @@ fn render_saved(
         path: Some(path.to_path_buf()),
         source: e,
     })?;
-    let (out, tmp_out): (Box<dyn Write>, Option<(PathBuf, PathBuf)>) = match &args.output {
+    let (out, mut output) = match &args.output {
         None => (out, None),
         Some(p) => {
-            let tmp = p.with_file_name(format!(
-                ".{}.part",
-                p.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
-            let f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| Error::Live(format!("cannot write {}: {e}", tmp.display())))?;
-            (Box::new(io::BufWriter::new(f)), Some((tmp, p.clone())))
+            let (w, o) = OutputFile::open(p)?;
+            (w, Some(o))
         }
     };
     let mut r: Box<dyn crate::dump::render::Renderer> = match args.render.format {
@@ -1448,9 +1436,77 @@ fn render_saved(
     let mut feeder = LineFeeder::new(policy, reference);
     feeder.feed_all(file, r.as_mut()).map_err(Error::Write)?;
     let tally = r.finish().map_err(Error::Write)?;
-    if let Some((tmp, p)) = tmp_out {
-        fs::rename(&tmp, &p)
-            .map_err(|e| Error::Live(format!("cannot write {}: {e}", p.display())))?;
+    drop(r);
+    if let Some(o) = output.as_mut() {
+        o.commit()?;
     }
     Ok(tally)
+}
+
+/// The file of `-o FILE`. A regular file (or a new one) is written under a temporary name
+/// beside it and renamed into place once complete, so that a failed run leaves no
+/// half-written file (the temporary one is removed). Anything else that exists, /dev/null, a
+/// FIFO, a terminal, is written to directly: a rename would replace the device node or FIFO
+/// with a plain file. A symlink to a regular file keeps pointing at the (replaced) file.
+struct OutputFile {
+    /// (temporary, final) names while not yet renamed.
+    pending: Option<(PathBuf, PathBuf)>,
+}
+
+impl OutputFile {
+    fn open(p: &Path) -> Result<(Box<dyn Write>, OutputFile), Error> {
+        let err =
+            |q: &Path, e: io::Error| Error::Live(format!("cannot write {}: {e}", q.display()));
+        if let Ok(m) = fs::metadata(p)
+            && !m.is_file()
+        {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(p)
+                .map_err(|e| err(p, e))?;
+            return Ok((
+                Box::new(io::BufWriter::new(f)),
+                OutputFile { pending: None },
+            ));
+        }
+        let target = fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let tmp = target.with_file_name(format!(
+            ".{}.part",
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| err(&tmp, e))?;
+        Ok((
+            Box::new(io::BufWriter::new(f)),
+            OutputFile {
+                pending: Some((tmp, target)),
+            },
+        ))
+    }
+
+    fn commit(&mut self) -> Result<(), Error> {
+        if let Some((tmp, p)) = self.pending.take() {
+            fs::rename(&tmp, &p).map_err(|e| {
+                let _ = fs::remove_file(&tmp);
+                Error::Live(format!("cannot write {}: {e}", p.display()))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = self.pending.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
 }

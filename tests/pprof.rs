@@ -343,3 +343,90 @@ fn other_network_namespace() {
     assert_eq!(ids_in(d, "main.park").len(), 50);
     check_untouched(&p, &errfile);
 }
+
+/// `-o` onto something that is not a regular file is written to, never replaced: a device
+/// node (made here: the null device, as /dev/null is), a FIFO with a reader; a symlink keeps
+/// pointing at its file, which gets the output.
+#[test]
+fn output_to_a_device_a_fifo_and_a_symlink() {
+    use std::os::unix::fs::FileTypeExt;
+    goprog::require_root();
+    let (_, go) = goprog::toolchains().pop().unwrap();
+    let bin = goprog::serveprog(&go, false);
+    let dir = scratch("output");
+    let (p, errfile, _) = serve(&bin, &dir, &["-n", "20", "-heap", "1", "-pprof"]);
+    let pid = p.pid().to_string();
+    let save = dir.join("save");
+    let out_to = |o: &Path| {
+        let out = run(&[
+            "pid",
+            &pid,
+            "--via",
+            "pprof",
+            "--yes",
+            "--save-dir",
+            save.to_str().unwrap(),
+            "-o",
+            o.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "-o {}: {}",
+            o.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let no_part_files = || {
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    };
+
+    let null = dir.join("null");
+    nix::sys::stat::mknod(
+        &null,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    out_to(&null);
+    assert!(
+        std::fs::metadata(&null)
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let f2 = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read_to_string(f2).unwrap());
+    out_to(&fifo);
+    let text = reader.join().unwrap();
+    assert!(text.contains("main.park"), "{text}");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    let file = dir.join("report.txt");
+    let link = dir.join("latest.txt");
+    std::fs::write(&file, "old").unwrap();
+    std::os::unix::fs::symlink("report.txt", &link).unwrap();
+    out_to(&link);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("main.park")
+    );
+
+    no_part_files();
+    check_untouched(&p, &errfile);
+}
