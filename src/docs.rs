@@ -521,14 +521,17 @@ fn output() -> Roff {
             ),
         ])
         .ex(&[
-            "\"capture\": {\"method\": \"file\" | \"ptrace\", \"pid\": int,",
+            "\"capture\": {\"method\": \"file\" | \"ptrace\" | \"journal\" | \"snapshot\" | \"pprof\",",
+            "            \"pid\": int,",
             "            \"exe\": str | null, \"go_version\": str | null,",
             "            \"stderr\": {\"kind\": str, \"path\": str | null},",
             "            \"raw_file\": str}",
         ])
         .p([roman(
             "stderr.kind is file, pipe, tty, null, journal, socket, other or closed: where \
-             fd 2 went before the capture. raw_file is the saved raw capture (see FILES).",
+             fd 2 went before the capture. raw_file is the saved raw capture (see FILES). \
+             With --keep-running, capture also has pause_ms (see SECURITY); the pprof route \
+             adds pprof_url, pause_is_upper_bound (true) and listing_cut_at_64mib.",
         )])
         .p([
             roman("When "),
