@@ -14,6 +14,7 @@ pub mod input;
 pub mod journal_cmd;
 pub mod live;
 pub mod offline;
+pub mod sock_diag;
 pub mod stderr;
 pub mod strace_log;
 pub mod target;

@@ -2,8 +2,8 @@
 //! handler that the process already serves.
 //!
 //! The listeners are the process's own: the TCP sockets in LISTEN state among its file
-//! descriptors (`/proc/PID/fd` against `/proc/PID/net/tcp{,6}`, which show the process's
-//! network namespace). A listener bound to the wildcard address is reached on loopback. When
+//! descriptors (`/proc/PID/fd` against the listeners sock_diag reports in the process's
+//! network namespace; `/proc/PID/net/tcp{,6}` without sock_diag). A listener bound to the wildcard address is reached on loopback. When
 //! the process is in another network namespace (`PrivateNetwork=`, a container), the socket is
 //! made in that namespace by a thread that joins it (setns(2), root only), so that its loopback
 //! is the process's.
@@ -25,6 +25,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
+use crate::sock_diag::SockDiag;
+
 /// The path of the listing.
 pub const LISTING_PATH: &str = "/debug/pprof/goroutine?debug=2";
 /// The path probed for.
@@ -35,6 +37,11 @@ pub const RUNTIME_CAP: u64 = 64 << 20;
 /// The TCP listeners of process `pid`, as addresses to connect to (a wildcard bind becomes
 /// loopback), port 6060 (the conventional pprof port) first, then by port.
 pub fn listeners(pid: i32) -> io::Result<Vec<SocketAddr>> {
+    listeners_with(pid, true)
+}
+
+/// [`listeners`], with or without sock_diag (without: as on a kernel that lacks it).
+pub fn listeners_with(pid: i32, use_sock_diag: bool) -> io::Result<Vec<SocketAddr>> {
     let mut inodes = HashSet::new();
     for e in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
         let Ok(e) = e else { continue };
@@ -48,20 +55,52 @@ pub fn listeners(pid: i32) -> io::Result<Vec<SocketAddr>> {
             inodes.insert(n);
         }
     }
-    let proc = procfs::process::Process::new(pid).map_err(io::Error::other)?;
-    let mut addrs = Vec::new();
-    for table in [proc.tcp(), proc.tcp6()] {
-        // A kernel without IPv6 has no tcp6 table.
-        let Ok(table) = table else { continue };
-        for e in table {
-            if e.state == procfs::net::TcpState::Listen && inodes.contains(&e.inode) {
-                addrs.push(connect_addr(e.local_address));
+    let diag = if use_sock_diag {
+        tcp_listeners_diag(pid)
+    } else {
+        Err(io::Error::other("not used"))
+    };
+    let mut addrs: Vec<SocketAddr> = match diag {
+        Ok(all) => all
+            .into_iter()
+            .filter(|(_, ino)| inodes.contains(&u64::from(*ino)))
+            .map(|(a, _)| connect_addr(a))
+            .collect(),
+        // No sock_diag (no module, or the namespace cannot be entered): /proc/PID/net/tcp{,6},
+        // the process's namespace too, read line by line.
+        Err(_) => {
+            let proc = procfs::process::Process::new(pid).map_err(io::Error::other)?;
+            let mut v = Vec::new();
+            for table in [proc.tcp(), proc.tcp6()] {
+                // A kernel without IPv6 has no tcp6 table.
+                let Ok(table) = table else { continue };
+                v.extend(
+                    table
+                        .into_iter()
+                        .filter(|e| {
+                            e.state == procfs::net::TcpState::Listen && inodes.contains(&e.inode)
+                        })
+                        .map(|e| connect_addr(e.local_address)),
+                );
             }
+            v
         }
-    }
+    };
     addrs.sort_by_key(|a| (a.port() != 6060, a.port(), a.is_ipv6()));
     addrs.dedup();
     Ok(addrs)
+}
+
+/// Every TCP listener in the network namespace of `pid`, through sock_diag (the kernel picks
+/// the listeners: no walk over every connection of a busy host).
+fn tcp_listeners_diag(pid: i32) -> io::Result<Vec<(SocketAddr, u32)>> {
+    let d = SockDiag::open_in(pid)?;
+    let mut all = d.tcp_listeners(libc::AF_INET)?;
+    // A kernel without IPv6 refuses AF_INET6.
+    if let Ok(v6) = d.tcp_listeners(libc::AF_INET6) {
+        all.extend(v6);
+    }
+    Ok(all)
 }
 
 /// Where to connect to reach a listener bound to `bound`.
