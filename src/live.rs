@@ -81,11 +81,6 @@ impl Method {
             Method::Pprof => "pprof",
         }
     }
-
-    /// The process is left running.
-    pub fn keeps_running(self) -> bool {
-        matches!(self, Method::Snapshot | Method::Pprof)
-    }
 }
 
 /// What `--keep-running` found and estimated before choosing a route.

@@ -3,10 +3,10 @@
 //!
 //! The listeners are the process's own: the TCP sockets in LISTEN state among its file
 //! descriptors (`/proc/PID/fd` against the listeners sock_diag reports in the process's
-//! network namespace; `/proc/PID/net/tcp{,6}` without sock_diag). A listener bound to the wildcard address is reached on loopback. When
-//! the process is in another network namespace (`PrivateNetwork=`, a container), the socket is
-//! made in that namespace by a thread that joins it (setns(2), root only), so that its loopback
-//! is the process's.
+//! network namespace; `/proc/PID/net/tcp{,6}` without sock_diag). A listener bound to the
+//! wildcard address is reached on loopback. When the process is in another network namespace
+//! (`PrivateNetwork=`, a container), the socket is made in that namespace by a thread that
+//! joins it (setns(2), root only), so that its loopback is the process's.
 //!
 //! A probe is a `GET /debug/pprof/` (the index page: cheap, it stops nothing; it also tells the
 //! number of goroutines). The fetch is the listing itself: the handler calls
@@ -86,7 +86,7 @@ pub fn listeners_with(pid: i32, use_sock_diag: bool) -> io::Result<Vec<SocketAdd
             v
         }
     };
-    addrs.sort_by_key(|a| (a.port() != 6060, a.port(), a.is_ipv6()));
+    addrs.sort_by_key(|a| (a.port() != 6060, a.port(), a.is_ipv6(), *a));
     addrs.dedup();
     Ok(addrs)
 }
@@ -339,11 +339,20 @@ pub enum Probe {
     Failed(SocketAddr, String),
 }
 
+/// Probing stops after this long, whatever is left (many listeners that do not answer).
+const PROBE_BUDGET: Duration = Duration::from_secs(5);
+
 /// Probe the listeners of `pid` in order until one serves the pprof index. Returns what each
-/// probe found (the last one is the endpoint, if any). `timeout` bounds each connect and read.
+/// probe found (the last one is the endpoint, if any). `timeout` bounds each connect and read;
+/// listeners left when [`PROBE_BUDGET`] is spent are reported as not probed.
 pub fn probe(pid: i32, timeout: Duration) -> io::Result<Vec<Probe>> {
     let mut found = Vec::new();
+    let start = Instant::now();
     for addr in listeners(pid)? {
+        if start.elapsed() >= PROBE_BUDGET {
+            found.push(Probe::Failed(addr, "not probed (time is up)".into()));
+            continue;
+        }
         let p = probe_one(pid, addr, timeout);
         let done = matches!(p, Probe::Pprof(_));
         found.push(p);
@@ -383,7 +392,17 @@ pub fn fetch(pid: i32, ep: &Endpoint, out: &mut dyn Write, idle: Duration) -> io
         out,
         idle,
         RUNTIME_CAP + (1 << 20),
-    )?;
+    )
+    .map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "no bytes for {} (--timeout)",
+                humantime::format_duration(idle)
+            ),
+        ),
+        _ => e,
+    })?;
     if f.head.status != 200 {
         return Err(io::Error::other(format!(
             "{} answered {} {}",
