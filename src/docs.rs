@@ -1232,7 +1232,7 @@ fn security() -> Roff {
              left. Risks: while the copy prints, every page the process writes is copied, \
              which counts against its memory limit, and the copy uses a CPU in its cgroup; a \
              copy that hangs (a runtime lock held by another thread at the fork) or that runs \
-             the program's own SIGQUIT handler is killed after --timeout. Untested on arm64.",
+             the program's own SIGQUIT handler is killed after --timeout.",
             )],
         )
         .tp(

@@ -1,9 +1,11 @@
 //! What differs between x86_64 and aarch64: the register set, the syscall instruction, how a
 //! syscall is set up in registers, and how an interrupted syscall is made to restart.
 //!
-//! x86_64 is tested on real processes. The aarch64 variant follows the kernel's
-//! `arch/arm64/kernel/signal.c` and `ptrace.c`, and is UNTESTED (not even compiled here: the
-//! aarch64 Rust target is not installed on the development machine).
+//! x86_64 is tested on real processes by the test suite. The aarch64 variant follows the
+//! kernel's `arch/arm64/kernel/signal.c` and `ptrace.c`; `scripts/arm64-check.sh` runs the
+//! ptrace capture and the fork snapshot on Go 1.19 and the newest Go under an emulated arm64
+//! machine (Linux 6.1), where the seized threads sit in futex and epoll_wait calls that the
+//! injection interrupts and that must restart.
 
 use std::io;
 
