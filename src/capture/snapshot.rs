@@ -146,6 +146,8 @@ impl Child<'_> {
             if reaped || state(self.pid).is_none() || Instant::now() >= deadline {
                 return (reaped, pause);
             }
+            // Not when the seize itself fails at once: no busy loop on the target.
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 }
