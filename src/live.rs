@@ -85,8 +85,7 @@ impl Method {
 
 /// What `--keep-running` found and estimated before choosing a route.
 pub struct KeepRunning {
-    /// RssAnon of the process (what a fork copies the page tables of).
-    pub rss_anon: Option<u64>,
+    /// From the process's RssAnon ([`ProcessInfo::rss_anon`]).
     pub fork_estimate: Duration,
     /// The listeners were probed (not with --via snapshot).
     pub probed: bool,
@@ -219,20 +218,6 @@ aborts (SIGABRT, exit status 134) and may dump core"
     })
 }
 
-/// RssAnon from /proc/PID/status, in bytes.
-fn rss_anon(pid: i32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = s
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
 fn fmt_ms(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1e3;
     if ms < 10.0 {
@@ -257,9 +242,8 @@ fn choose_keep_running(
     via: Via,
 ) -> Result<(Method, String, KeepRunning), Error> {
     let pid = info.pid;
-    let rss = rss_anon(pid);
+    let rss = info.rss_anon;
     let mut k = KeepRunning {
-        rss_anon: rss,
         fork_estimate: pprof::estimate_fork_pause(rss.unwrap_or(0)),
         probed: via != Via::Snapshot,
         probes: Vec::new(),

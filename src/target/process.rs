@@ -300,6 +300,9 @@ pub struct ProcessInfo {
     pub journal_stream: Option<String>,
     /// Number of threads.
     pub threads: u64,
+    /// Resident anonymous memory in bytes (`RssAnon`, Linux 4.5 and later): what a fork copies
+    /// the page tables of.
+    pub rss_anon: Option<u64>,
     /// When the process started (boot time + `stat` field 22; accurate to about a second).
     pub start_time: SystemTime,
 }
@@ -410,6 +413,7 @@ impl ProcessInfo {
             godebug: var("GODEBUG"),
             journal_stream: var("JOURNAL_STREAM"),
             threads: status.threads,
+            rss_anon: status.rssanon.map(|kib| kib * 1024),
             start_time,
         })
     }
