@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_ERROR: u16 = 2;
@@ -20,6 +21,36 @@ pub const UDIAG_SHOW_NAME: u32 = 0x1;
 pub const UDIAG_SHOW_PEER: u32 = 0x4;
 const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_PEER: u16 = 2;
+
+/// Run `make` (which makes a socket, say) in the network namespace of process `pid`: directly
+/// when gorescue is already in it, otherwise on a thread of its own that joins it first
+/// (setns(2) affects only the calling thread; needs CAP_SYS_ADMIN). A socket keeps the
+/// namespace it was made in after the thread ends.
+pub fn in_netns_of<T: Send>(
+    pid: i32,
+    make: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    let ns_path = format!("/proc/{pid}/ns/net");
+    let theirs = fs::metadata(&ns_path)?;
+    let ours = fs::metadata("/proc/self/ns/net")?;
+    if (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
+        return make();
+    }
+    let ns = fs::File::open(&ns_path)?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("cannot enter the network namespace of PID {pid}: {e} (needs root)"),
+                )
+            })?;
+            make()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the thread in the namespace panicked")))
+    })
+}
 
 /// One unix socket, as unix_diag reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,22 +111,7 @@ impl SockDiag {
     /// A sock_diag socket in the network namespace of `pid`, or an error if it cannot be
     /// entered.
     pub fn open_in(pid: i32) -> io::Result<SockDiag> {
-        let theirs = fs::read_link(format!("/proc/{pid}/ns/net"))?;
-        let ours = fs::read_link("/proc/self/ns/net").ok();
-        if Some(&theirs) == ours.as_ref() {
-            return SockDiag::open();
-        }
-        let ns_path = format!("/proc/{pid}/ns/net");
-        // setns affects only the calling thread: do it on a thread of its own, which ends
-        // right after making the socket (the socket stays in that namespace).
-        std::thread::spawn(move || -> io::Result<SockDiag> {
-            let ns = fs::File::open(&ns_path)?;
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(io::Error::from)?;
-            SockDiag::open()
-        })
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("thread panicked")))
+        in_netns_of(pid, SockDiag::open)
     }
 
     /// Look up the unix socket with inode `ino`; `Ok(None)` when there is none (it is not a

@@ -22,10 +22,9 @@
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use crate::sock_diag::SockDiag;
+use crate::sock_diag::{SockDiag, in_netns_of};
 
 /// The path of the listing.
 pub const LISTING_PATH: &str = "/debug/pprof/goroutine?debug=2";
@@ -119,36 +118,9 @@ pub fn connect_addr(bound: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, bound.port())
 }
 
-/// True when process `pid` is in another network namespace than gorescue.
-pub fn other_netns(pid: i32) -> io::Result<bool> {
-    let theirs = std::fs::metadata(format!("/proc/{pid}/ns/net"))?;
-    let ours = std::fs::metadata("/proc/self/ns/net")?;
-    Ok((theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()))
-}
-
 /// Connect to `addr` in process `pid`'s network namespace.
 pub fn connect(pid: i32, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    if !other_netns(pid)? {
-        return TcpStream::connect_timeout(&addr, timeout);
-    }
-    // setns(2) changes the namespace of the calling thread only: do it in a thread of its own.
-    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                io::Error::new(
-                    io::Error::from(e).kind(),
-                    format!(
-                        "cannot enter the network namespace of PID {pid} to reach {addr}: {e} \
-(needs root)"
-                    ),
-                )
-            })?;
-            TcpStream::connect_timeout(&addr, timeout)
-        })
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the connecting thread panicked")))
-    })
+    in_netns_of(pid, || TcpStream::connect_timeout(&addr, timeout))
 }
 
 /// A response's head.
