@@ -33,10 +33,7 @@ fn require_root() {
 /// A scratch directory of its own for one test, under target/ (visible inside the systemd
 /// namespace, which has its own /tmp).
 fn scratch(name: &str) -> PathBuf {
-    let d = root().join("target/inspect-scratch").join(name);
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch_dir("inspect-scratch", name)
 }
 
 /// The installed toolchains (scripts/go-toolchains.sh): (version, go binary), oldest first.

@@ -14,12 +14,7 @@ use common::goprog::{self, Proc, Stderr};
 use common::*;
 
 fn scratch(tag: &str) -> PathBuf {
-    let d = root()
-        .join("target/pid-test")
-        .join(format!("{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    scratch_dir("pid-test", tag)
 }
 
 fn headers(dump: &[u8]) -> usize {

@@ -17,12 +17,7 @@ use common::goprog::{self, Proc, Stderr};
 use common::*;
 
 fn scratch(tag: &str) -> PathBuf {
-    let d = root()
-        .join("target/pprof-test")
-        .join(format!("{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    scratch_dir("pprof-test", tag)
 }
 
 /// Start serveprog with `args` (plus `-http ADDRFILE`), stderr to a file of its own; returns

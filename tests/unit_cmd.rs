@@ -19,6 +19,21 @@ fn newest_dumpprog() -> PathBuf {
     goprog::dumpprog(&go, false)
 }
 
+/// `systemd-run --unit=UNIT PROPS... dumpprog -mode wedge` (the newest toolchain's) in the
+/// namespace; its MainPID, once the wedge has had time to set itself up.
+fn start_wedge(ns: &SystemdNs, unit: &str, props: &[&str]) -> i32 {
+    let bin = newest_dumpprog();
+    let unit_arg = format!("--unit={unit}");
+    let mut args = vec!["systemd-run", unit_arg.as_str()];
+    args.extend_from_slice(props);
+    args.extend([bin.to_str().unwrap(), "-mode", "wedge"]);
+    ns.run_ok(&args);
+    let pid = ns.main_pid(&format!("{unit}.service"));
+    // Give the wedge its "ready" moment.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    pid
+}
+
 /// `gorescue ARGS` inside the namespace.
 fn gorescue(ns: &SystemdNs, args: &[&str]) -> Output {
     ns.command(gorescue_bin())
@@ -50,22 +65,12 @@ fn headers(raw: &[u8]) -> usize {
 fn journal_capture_of_a_service_that_restarts() {
     goprog::require_root();
     let ns = SystemdNs::boot();
-    let bin = newest_dumpprog();
     let save = scratch("unit-journal");
-    ns.run_ok(&[
-        "systemd-run",
-        "--unit=wedge1",
-        "-p",
-        "Restart=on-failure",
-        "-p",
-        "RestartSec=1",
-        bin.to_str().unwrap(),
-        "-mode",
-        "wedge",
-    ]);
-    let pid = ns.main_pid("wedge1.service");
-    // Give the wedge its "ready" moment.
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = start_wedge(
+        &ns,
+        "wedge1",
+        &["-p", "Restart=on-failure", "-p", "RestartSec=1"],
+    );
     // A name without a suffix means NAME.service.
     let dry = gorescue(&ns, &["unit", "wedge1", "--dry-run"]);
     let err = String::from_utf8_lossy(&dry.stderr);
@@ -208,7 +213,6 @@ fn unit_errors_name_the_unit() {
 fn template_unit_captures_without_asking() {
     goprog::require_root();
     let ns = SystemdNs::boot();
-    let bin = newest_dumpprog();
     // Install gorescue where the unit expects it, and the unit, inside the namespace only.
     ns.run_ok(&["mount", "-t", "tmpfs", "tmpfs", "/usr/local/bin"]);
     ns.run_ok(&["cp", gorescue_bin(), "/usr/local/bin/gorescue"]);
@@ -230,15 +234,7 @@ fn template_unit_captures_without_asking() {
         "systemd-analyze verify: {}",
         String::from_utf8_lossy(&v.stderr)
     );
-    ns.run_ok(&[
-        "systemd-run",
-        "--unit=wedge2",
-        bin.to_str().unwrap(),
-        "-mode",
-        "wedge",
-    ]);
-    ns.main_pid("wedge2.service");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    start_wedge(&ns, "wedge2", &[]);
     ns.run_ok(&["systemctl", "start", "gorescue@wedge2.service.service"]);
     let dumps = ns.run_ok(&["sh", "-c", "ls /var/lib/gorescue/*.dump"]);
     assert_eq!(dumps.lines().count(), 1, "{dumps}");
@@ -312,17 +308,8 @@ fn user_manager_with_user() {
 fn journal_command_finds_the_captured_dump() {
     goprog::require_root();
     let ns = SystemdNs::boot();
-    let bin = newest_dumpprog();
     let save = scratch("unit-then-journal");
-    ns.run_ok(&[
-        "systemd-run",
-        "--unit=wedge3",
-        bin.to_str().unwrap(),
-        "-mode",
-        "wedge",
-    ]);
-    ns.main_pid("wedge3.service");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    start_wedge(&ns, "wedge3", &[]);
     let v = json_of(&gorescue(
         &ns,
         &[
@@ -444,17 +431,8 @@ fn bench_unit_journal() {
 fn journal_method_reads_the_dump_back_from_the_journal() {
     goprog::require_root();
     let ns = SystemdNs::boot();
-    let bin = newest_dumpprog();
     let save = scratch("unit-via-journal");
-    ns.run_ok(&[
-        "systemd-run",
-        "--unit=wedge4",
-        bin.to_str().unwrap(),
-        "-mode",
-        "wedge",
-    ]);
-    ns.main_pid("wedge4.service");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    start_wedge(&ns, "wedge4", &[]);
     let out = gorescue(
         &ns,
         &[
@@ -489,17 +467,8 @@ fn journal_method_reads_the_dump_back_from_the_journal() {
 fn keep_running_leaves_the_service_up() {
     goprog::require_root();
     let ns = SystemdNs::boot();
-    let bin = newest_dumpprog();
     let save = scratch("unit-keep");
-    ns.run_ok(&[
-        "systemd-run",
-        "--unit=wedge5",
-        bin.to_str().unwrap(),
-        "-mode",
-        "wedge",
-    ]);
-    let pid = ns.main_pid("wedge5.service");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = start_wedge(&ns, "wedge5", &[]);
     let out = gorescue(
         &ns,
         &[

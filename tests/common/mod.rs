@@ -13,6 +13,18 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A fresh, empty directory for one test: target/AREA/NAME-PID. Under target/, not /tmp, so
+/// that it is the same path inside the namespaced systemd, which has a /tmp of its own.
+pub fn scratch_dir(area: &str, name: &str) -> PathBuf {
+    let d = root()
+        .join("target")
+        .join(area)
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 pub fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
 }

@@ -35,8 +35,6 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::root;
-
 /// The user manager's bus and runtime directory inside the namespace (root's, UID 0).
 pub const USER_BUS: &str = "unix:path=/run/user/0/bus";
 pub const USER_RUNTIME_DIR: &str = "/run/user/0";
@@ -301,12 +299,7 @@ impl Drop for SystemdNs {
 /// A fresh scratch directory under target/ (visible inside every namespace), unique to this
 /// process and `name`.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = root()
-        .join("target/systemd-ns-scratch")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+    super::scratch_dir("systemd-ns-scratch", name)
 }
 
 /// Poll `f` until it returns Some, for up to 20 s.
