@@ -6,40 +6,21 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::goprog::{self, Proc, Stderr};
+use common::goprog::{self, Proc, Stderr, serve};
 use common::*;
 
 fn scratch(tag: &str) -> PathBuf {
     scratch_dir("pprof-test", tag)
 }
 
-/// Start serveprog with `args` (plus `-http ADDRFILE`), stderr to a file of its own; returns
-/// the process, its stderr file and the address it serves on (on loopback).
-fn serve(bin: &Path, dir: &Path, args: &[&str]) -> (Proc, PathBuf, String) {
-    let errfile = dir.join("stderr");
-    let addrfile = dir.join("addr");
-    let mut all = args.to_vec();
-    all.extend(["-http", addrfile.to_str().unwrap()]);
-    let p = Proc::start(bin, &all, Stderr::File(errfile.clone()), &[]);
-    let addr = std::fs::read_to_string(&addrfile).unwrap();
-    let port = addr.rsplit(':').next().unwrap();
-    (p, errfile, format!("127.0.0.1:{port}"))
-}
-
 fn get(addr: &str, path: &str) -> std::io::Result<String> {
-    let mut c = std::net::TcpStream::connect(addr)?;
-    c.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(c, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
-    let mut s = String::new();
-    c.read_to_string(&mut s)?;
-    Ok(s)
+    goprog::http_get(addr, path, Duration::from_secs(5))
 }
 
 fn run(args: &[&str]) -> Output {

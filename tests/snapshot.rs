@@ -241,13 +241,7 @@ fn no_such_process() {
 }
 
 fn get(addr: &str) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(addr)?;
-    c.set_read_timeout(Some(Duration::from_secs(2)))?;
-    c.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
-    let mut s = String::new();
-    c.read_to_string(&mut s)?;
-    Ok(s)
+    goprog::http_get(addr, "/", Duration::from_secs(2))
 }
 
 /// An HTTP server answers during and after two dumps, with both toolchains; every parked
@@ -257,23 +251,8 @@ fn http_server_keeps_answering() {
     goprog::require_root();
     for (v, go) in goprog::toolchains() {
         let hp = goprog::serveprog(&go, false);
-        let errfile = work().join(format!("stderr-http-{v}"));
-        let addrfile = work().join(format!("addr-http-{v}"));
-        let _ = std::fs::remove_file(&errfile);
-        let p = Proc::start(
-            &hp,
-            &[
-                "-n",
-                "100",
-                "-heap",
-                "16",
-                "-http",
-                addrfile.to_str().unwrap(),
-            ],
-            Stderr::File(errfile.clone()),
-            &[],
-        );
-        let addr = std::fs::read_to_string(&addrfile).unwrap();
+        let dir = common::scratch_dir("snapshot-test", &format!("http-{v}"));
+        let (p, errfile, addr) = goprog::serve(&hp, &dir, &["-n", "100", "-heap", "16"]);
         assert!(get(&addr).unwrap().ends_with("pong\n"));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (stop2, addr2) = (stop.clone(), addr.clone());

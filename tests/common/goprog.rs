@@ -93,6 +93,31 @@ fn build(go: &Path, prog: &str, stripped: bool) -> PathBuf {
     out
 }
 
+/// Start serveprog `bin` with `args` (plus `-http DIR/addr`), its stderr to DIR/stderr;
+/// returns the process, its stderr file and the address it serves on (on loopback).
+pub fn serve(bin: &Path, dir: &Path, args: &[&str]) -> (Proc, PathBuf, String) {
+    let errfile = dir.join("stderr");
+    let addrfile = dir.join("addr");
+    let mut all = args.to_vec();
+    all.extend(["-http", addrfile.to_str().unwrap()]);
+    let p = Proc::start(bin, &all, Stderr::File(errfile.clone()), &[]);
+    let addr = std::fs::read_to_string(&addrfile).unwrap();
+    let port = addr.rsplit(':').next().unwrap();
+    (p, errfile, format!("127.0.0.1:{port}"))
+}
+
+/// `GET path` over HTTP/1.0 to `addr`: the whole response, head included. `timeout` bounds
+/// every read.
+pub fn http_get(addr: &str, path: &str, timeout: std::time::Duration) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr)?;
+    c.set_read_timeout(Some(timeout))?;
+    write!(c, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut s = String::new();
+    c.read_to_string(&mut s)?;
+    Ok(s)
+}
+
 /// Where a test process's stderr goes.
 pub enum Stderr {
     Null,
