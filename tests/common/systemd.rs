@@ -18,7 +18,9 @@
 //!   share `/system.slice/UNIT.service`.
 //!
 //! Everything else (the filesystem) is the host's: binaries and scratch files the namespace must
-//! see go under the project's target/ (see [`scratch`]), never /tmp.
+//! see go under the project's target/ (see [`scratch`]), never /tmp. A checkout that is itself
+//! under /tmp (or another of the tmpfs'd directories) is bound back into the namespace at its
+//! own path.
 //!
 //! Drop powers it off (`systemctl poweroff`, then SIGKILL after ~5 s) and removes its cgroups.
 //! Should the test process die without dropping it (a static, a SIGKILL), `unshare` gets
@@ -34,6 +36,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use super::root;
 
 /// The user manager's bus and runtime directory inside the namespace (root's, UID 0).
 pub const USER_BUS: &str = "unix:path=/run/user/0/bus";
@@ -67,11 +71,19 @@ impl SystemdNs {
         let cgroups = make_cgroups(&name);
         let procs: Vec<PathBuf> = cgroups.iter().map(|d| d.join("cgroup.procs")).collect();
 
+        // A checkout under one of the tmpfs'd directories (a clone in /tmp) would vanish
+        // inside: the shell's working directory keeps the real one, which is bound back at
+        // its own path once the tmpfs is over it.
         let script = "for f in \"$@\"; do echo 0 > \"$f\" || exit 1; done && \
+             cd \"$GORESCUE_NS_ROOT\" && \
              mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /var/tmp && \
              mkdir -p /var/log/journal && mount -t tmpfs tmpfs /var/log/journal && \
              mount -t tmpfs -o mode=755 tmpfs /run && \
-             exec env container=gorescue-test /lib/systemd/systemd --system --unit=basic.target";
+             case \"$GORESCUE_NS_ROOT\" in /tmp/*|/var/tmp/*|/var/log/journal/*|/run/*) \
+               mkdir -p \"$GORESCUE_NS_ROOT\" && mount --bind . \"$GORESCUE_NS_ROOT\" || exit 1;; \
+             esac && cd / && \
+             exec env -u GORESCUE_NS_ROOT container=gorescue-test /lib/systemd/systemd --system \
+               --unit=basic.target";
         let mut cmd = Command::new("unshare");
         cmd.args([
             "--pid",
@@ -88,6 +100,7 @@ impl SystemdNs {
             "sh",
         ])
         .args(&procs)
+        .env("GORESCUE_NS_ROOT", root())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
