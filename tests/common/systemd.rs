@@ -73,14 +73,16 @@ impl SystemdNs {
 
         // A checkout under one of the tmpfs'd directories (a clone in /tmp) would vanish
         // inside: the shell's working directory keeps the real one, which is bound back at
-        // its own path once the tmpfs is over it.
+        // its own path once the tmpfs is over it (--no-canonicalize, so that "." is the
+        // working directory and not its path, which by then names the new, empty one).
         let script = "for f in \"$@\"; do echo 0 > \"$f\" || exit 1; done && \
              cd \"$GORESCUE_NS_ROOT\" && \
              mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /var/tmp && \
              mkdir -p /var/log/journal && mount -t tmpfs tmpfs /var/log/journal && \
              mount -t tmpfs -o mode=755 tmpfs /run && \
              case \"$GORESCUE_NS_ROOT\" in /tmp/*|/var/tmp/*|/var/log/journal/*|/run/*) \
-               mkdir -p \"$GORESCUE_NS_ROOT\" && mount --bind . \"$GORESCUE_NS_ROOT\" || exit 1;; \
+               mkdir -p \"$GORESCUE_NS_ROOT\" && \
+               mount --no-canonicalize --bind . \"$GORESCUE_NS_ROOT\" || exit 1;; \
              esac && cd / && \
              exec env -u GORESCUE_NS_ROOT container=gorescue-test /lib/systemd/systemd --system \
                --unit=basic.target";
